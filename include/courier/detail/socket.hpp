@@ -1,0 +1,65 @@
+#pragma once
+// Private: the one libzmq socket every pattern class owns, with the options applied, deadlines
+// on every blocking call, counting, and bad-input handling shared by all patterns.
+
+#include "courier/context.hpp"
+#include "courier/error.hpp"
+#include "courier/options.hpp"
+
+#include <zmq.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace courier::detail {
+
+using clock = std::chrono::steady_clock;
+
+/// Move-only owner of one libzmq socket. Not thread-safe, like the socket it owns.
+class socket {
+public:
+    socket(context& ctx, zmq::socket_type type, socket_options options);
+
+    /// Binds and returns the endpoint actually bound (a `*` port resolved).
+    std::string bind(std::string_view endpoint);
+    void connect(std::string_view endpoint);
+    void unbind(std::string_view endpoint);
+    void disconnect(std::string_view endpoint);
+    void close() noexcept;
+    bool is_open() const noexcept { return static_cast<bool>(sock_); }
+
+    /// Sends `frames` as one message, waiting for room until `deadline`. Returns false on timeout.
+    /// Throws courier::error(closed) if the context is shut down, message_too_large if over the limit.
+    bool send(std::span<zmq::message_t> frames, clock::time_point deadline);
+
+    /// Receives one message into `frames`, waiting until `deadline`. Returns the number of frames
+    /// the message had (frames beyond frames.size() are read and discarded, so the count can be
+    /// larger), or 0 on timeout. Throws courier::error(closed) if the context is shut down.
+    std::size_t receive(std::span<zmq::message_t> frames, clock::time_point deadline);
+
+    /// Counts a rejected incoming message and tells the options' callback.
+    void reject(const error& e) noexcept;
+
+    zmq::socket_t& native() noexcept { return sock_; }
+    const socket_options& options() const noexcept { return options_; }
+    courier::counters counters{};
+
+private:
+    bool wait(short events, clock::time_point deadline);
+    [[noreturn]] void fail(const char* what, const zmq::error_t& e) const;
+
+    zmq::socket_t sock_;
+    socket_options options_;
+};
+
+/// Deadline `timeout` from now, saturating instead of overflowing.
+inline clock::time_point deadline_after(std::chrono::milliseconds timeout) noexcept {
+    auto now = clock::now();
+    if (timeout > std::chrono::hours(24 * 365)) return clock::time_point::max();
+    return now + timeout;
+}
+
+} // namespace courier::detail

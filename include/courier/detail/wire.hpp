@@ -1,0 +1,88 @@
+#pragma once
+// Private: a strict, allocation-free reader and a writer for the msgpack subset the envelope
+// uses. Every read is bounds-checked against the input; nothing here allocates.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string_view>
+
+namespace courier::detail {
+
+/// Reads msgpack values from a byte range. Methods throw courier::error naming `field`.
+class reader {
+public:
+    explicit reader(std::span<const std::byte> in) noexcept
+        : begin_(in.data()), pos_(in.data()), end_(in.data() + in.size()) {}
+
+    std::size_t remaining() const noexcept { return static_cast<std::size_t>(end_ - pos_); }
+    std::size_t offset() const noexcept { return static_cast<std::size_t>(pos_ - begin_); }
+    const std::byte* position() const noexcept { return pos_; }
+
+    std::uint32_t array_header(const char* field);
+    std::uint32_t map_header(const char* field);
+    std::uint64_t uint(const char* field);
+    std::int64_t integer(const char* field);
+    std::string_view str(const char* field);
+    std::span<const std::byte> bin(const char* field);
+    /// Skips one value of any type, nested at most `max_depth` deep.
+    void skip(const char* field, std::size_t max_depth);
+
+private:
+    std::uint8_t byte(const char* field);
+    std::uint64_t big_endian(std::size_t n, const char* field);
+    const std::byte* take(std::size_t n, const char* field);
+    [[noreturn]] void wrong_type(const char* field, const char* expected, std::uint8_t tag) const;
+
+    const std::byte* begin_;
+    const std::byte* pos_;
+    const std::byte* end_;
+};
+
+// Encoded sizes, so that a frame can be sized exactly before it is written.
+constexpr std::size_t uint_size(std::uint64_t v) noexcept {
+    return v < 128 ? 1 : v <= 0xff ? 2 : v <= 0xffff ? 3 : v <= 0xffffffffu ? 5 : 9;
+}
+constexpr std::size_t int_size(std::int64_t v) noexcept {
+    if (v >= 0) return uint_size(static_cast<std::uint64_t>(v));
+    return v >= -32 ? 1 : v >= -128 ? 2 : v >= -32768 ? 3 : v >= -2147483648LL ? 5 : 9;
+}
+constexpr std::size_t str_header_size(std::size_t n) noexcept {
+    return n < 32 ? 1 : n <= 0xff ? 2 : n <= 0xffff ? 3 : 5;
+}
+constexpr std::size_t bin_header_size(std::size_t n) noexcept {
+    return n <= 0xff ? 2 : n <= 0xffff ? 3 : 5;
+}
+constexpr std::size_t container_header_size(std::size_t n) noexcept {
+    return n < 16 ? 1 : n <= 0xffff ? 3 : 5;
+}
+
+/// Writes msgpack values into memory the caller sized with the functions above.
+class writer {
+public:
+    explicit writer(std::byte* out) noexcept : pos_(out) {}
+    std::byte* position() const noexcept { return pos_; }
+
+    void array_header(std::size_t n) noexcept { container(n, 0x90, 0xdc, 0xdd); }
+    void map_header(std::size_t n) noexcept { container(n, 0x80, 0xde, 0xdf); }
+    void uint(std::uint64_t v) noexcept;
+    void integer(std::int64_t v) noexcept;
+    void str(std::string_view s) noexcept;
+    void bin(std::span<const std::byte> b) noexcept;
+
+private:
+    void put(std::uint8_t b) noexcept { *pos_++ = static_cast<std::byte>(b); }
+    void big_endian(std::uint64_t v, std::size_t n) noexcept {
+        for (std::size_t i = n; i-- > 0;) put(static_cast<std::uint8_t>(v >> (8 * i)));
+    }
+    void raw(const void* p, std::size_t n) noexcept {
+        if (n != 0) std::memcpy(pos_, p, n);
+        pos_ += n;
+    }
+    void container(std::size_t n, std::uint8_t fix, std::uint8_t tag16, std::uint8_t tag32) noexcept;
+
+    std::byte* pos_;
+};
+
+} // namespace courier::detail

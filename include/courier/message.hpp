@@ -1,0 +1,51 @@
+#pragma once
+// A received message: owns its frames, reads its envelope in place, decodes its payload on demand.
+
+#include "courier/codec.hpp"
+#include "courier/envelope.hpp"
+
+#include <zmq.hpp>
+
+#include <string_view>
+
+namespace courier {
+
+/// A message as received. Owns its frames (move-only); every accessor reads the frame in place,
+/// and the payload stays opaque bytes until as<T>() decodes it, so forwarding never decodes.
+/// @par Thread safety: none needed; a message is a value owned by one thread at a time.
+class message {
+public:
+    message() = default;
+    message(zmq::message_t topic, zmq::message_t body, const envelope_layout& layout,
+            const decode_limits& limits) noexcept
+        : topic_(std::move(topic)), body_(std::move(body)), layout_(layout), limits_(limits) {}
+
+    /// The topic frame (publish-subscribe only; empty otherwise).
+    std::string_view topic() const noexcept { return {topic_.data<char>(), topic_.size()}; }
+    courier::kind kind() const noexcept { return layout_.kind; }
+    std::uint64_t id() const noexcept { return layout_.id; }
+    std::uint64_t correlation_id() const noexcept { return layout_.correlation_id; }
+    std::int64_t timestamp_ns() const noexcept { return layout_.timestamp_ns; }
+    std::string_view type_name() const noexcept { return view().type_name(); }
+    std::string_view subject() const noexcept { return view().subject(); }
+    header_view headers() const noexcept { return view().headers(); }
+    std::span<const std::byte> payload() const noexcept { return view().payload(); }
+    /// The whole envelope frame, for forwarding it unchanged.
+    std::span<const std::byte> frame() const noexcept { return {body_.data<std::byte>(), body_.size()}; }
+    envelope view() const noexcept { return {frame(), layout_}; }
+
+    /// The payload read as a T, under the receiving socket's decode limits. Throws courier::error
+    /// (type_mismatch, truncated, malformed, limit_exceeded) naming what was wrong.
+    template <class T>
+    T as() const {
+        return decode_payload<T>(payload(), type_name(), limits_);
+    }
+
+private:
+    zmq::message_t topic_;
+    zmq::message_t body_;
+    envelope_layout layout_{};
+    decode_limits limits_{};
+};
+
+} // namespace courier

@@ -1,0 +1,50 @@
+#pragma once
+// Options every courier socket takes. Plain struct, finite defaults, validated when a socket is made.
+
+#include "courier/envelope.hpp"
+#include "courier/error.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+
+namespace courier {
+
+/// Options shared by all sockets. Use designated initialisers:
+/// `courier::socket_options{.linger = std::chrono::milliseconds(100)}`.
+struct socket_options {
+    /// How long close() may wait to deliver queued outgoing messages. 0 .. 1 h; never infinite,
+    /// so closing a socket or its context never hangs.
+    std::chrono::milliseconds linger{1000};
+    /// Largest frame accepted from a peer (ZMQ_MAXMSGSIZE; a peer sending more is disconnected)
+    /// and largest message this socket will send (courier::error message_too_large). 1 B .. 2 GiB.
+    std::size_t max_message_size = 16u << 20;
+    /// Messages queued per peer before sends block (pusher, client) or drop (publisher). >= 1.
+    int send_hwm = 1000;
+    /// Messages queued per peer on the receiving side. >= 1.
+    int receive_hwm = 1000;
+    /// Longest a blocking send waits for room before returning status::timeout. 0 .. 1 h.
+    std::chrono::milliseconds send_timeout{5000};
+    /// Bounds on decoding what peers send.
+    decode_limits limits{};
+    /// Called, on the receiving thread, for each incoming message rejected as bad input. The
+    /// message is skipped and counted either way; the callback must not throw.
+    std::function<void(const error&)> on_rejected;
+
+    /// Throws courier::error(invalid_option) naming the first field out of range.
+    void validate() const;
+};
+
+/// What a socket has counted since it was made. Fields a pattern does not use stay 0.
+struct counters {
+    std::uint64_t sent = 0;      ///< messages (or requests, or replies) handed to libzmq
+    std::uint64_t received = 0;  ///< good messages handed to the application
+    std::uint64_t rejected = 0;  ///< incoming messages skipped as bad input
+    std::uint64_t timed_out = 0; ///< sends or calls that ended in status::timeout
+    std::uint64_t late = 0;      ///< replies that came after their call had ended, dropped
+    std::uint64_t failed = 0;    ///< requests answered with an error (handler threw, unknown method)
+    std::uint64_t unroutable = 0; ///< replies dropped because the caller was gone or full
+};
+
+} // namespace courier

@@ -1,0 +1,98 @@
+#pragma once
+// Pipeline: pushers hand messages round-robin to connected pullers; a puller fair-queues from
+// all its pushers. Frames are [envelope].
+
+#include "courier/codec.hpp"
+#include "courier/context.hpp"
+#include "courier/detail/socket.hpp"
+#include "courier/message.hpp"
+#include "courier/options.hpp"
+#include "courier/status.hpp"
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace courier {
+
+struct pusher_options {
+    socket_options socket{};
+};
+
+/// Sends typed messages to pullers, round-robin. A push waits while every puller is send_hwm
+/// messages behind (or none is connected), at most socket.send_timeout or the timeout given.
+/// Move-only owner of one socket. @par Thread safety: one thread at a time.
+class pusher {
+public:
+    explicit pusher(context& ctx, pusher_options options = {});
+
+    std::string bind(std::string_view endpoint) { return socket_.bind(endpoint); }
+    void connect(std::string_view endpoint) { socket_.connect(endpoint); }
+    void close() noexcept { socket_.close(); }
+
+    /// Pushes `value`: status::ok once libzmq has queued it, status::timeout if no room came in
+    /// time. Throws courier::error(message_too_large) or (closed).
+    template <class T>
+    [[nodiscard]] status push(const T& value, header_list headers = {}) {
+        return push_payload(type_name<T>::value, encode_payload(value, detail::scratch()), headers,
+                            socket_.options().send_timeout);
+    }
+    template <class T>
+    [[nodiscard]] status push(const T& value, std::chrono::milliseconds timeout, header_list headers = {}) {
+        return push_payload(type_name<T>::value, encode_payload(value, detail::scratch()), headers, timeout);
+    }
+    /// Pushes an already encoded payload under `type`.
+    [[nodiscard]] status push_payload(std::string_view type, std::span<const std::byte> payload, header_list headers,
+                                      std::chrono::milliseconds timeout);
+
+    const courier::counters& counters() const noexcept { return socket_.counters; }
+    zmq::socket_t& native() noexcept { return socket_.native(); }
+
+private:
+    detail::socket socket_;
+};
+
+struct puller_options {
+    socket_options socket{};
+};
+
+/// Receives what pushers send, fair-queued across them.
+/// Move-only owner of one socket. @par Thread safety: one thread at a time.
+class puller {
+public:
+    explicit puller(context& ctx, puller_options options = {});
+
+    std::string bind(std::string_view endpoint) { return socket_.bind(endpoint); }
+    void connect(std::string_view endpoint) { socket_.connect(endpoint); }
+    void close() noexcept { socket_.close(); }
+
+    /// The next good message, or nothing if none came within `timeout`. Bad input met on the
+    /// way is counted (counters().rejected), reported to on_rejected, and skipped.
+    std::optional<message> receive(std::chrono::milliseconds timeout);
+
+    /// The next message's payload as a T; one that does not read as T is rejected and skipped.
+    template <class T>
+    std::optional<T> receive(std::chrono::milliseconds timeout) {
+        const auto deadline = detail::deadline_after(timeout);
+        while (auto m = receive_until(deadline)) {
+            try {
+                return m->template as<T>();
+            } catch (const error& e) {
+                --socket_.counters.received;
+                socket_.reject(e);
+            }
+        }
+        return std::nullopt;
+    }
+
+    const courier::counters& counters() const noexcept { return socket_.counters; }
+    zmq::socket_t& native() noexcept { return socket_.native(); }
+
+private:
+    std::optional<message> receive_until(detail::clock::time_point deadline);
+
+    detail::socket socket_;
+};
+
+} // namespace courier

@@ -1,0 +1,135 @@
+#pragma once
+// Publish-subscribe: frames are [topic][envelope]. The topic is its own frame so libzmq's prefix
+// filtering matches it, and a plain zmq SUB socket can subscribe too.
+
+#include "courier/codec.hpp"
+#include "courier/context.hpp"
+#include "courier/detail/socket.hpp"
+#include "courier/message.hpp"
+#include "courier/options.hpp"
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace courier {
+
+struct publisher_options {
+    socket_options socket{};
+};
+
+/// Sends typed messages on topics to every subscriber whose prefix matches. Never blocks: a
+/// subscriber that falls send_hwm messages behind loses what does not fit (libzmq PUB semantics).
+/// Move-only owner of one socket. @par Thread safety: one thread at a time.
+class publisher {
+public:
+    explicit publisher(context& ctx, publisher_options options = {});
+
+    std::string bind(std::string_view endpoint) { return socket_.bind(endpoint); }
+    void connect(std::string_view endpoint) { socket_.connect(endpoint); }
+    void close() noexcept { socket_.close(); }
+
+    /// Publishes `value` on `topic`. Throws courier::error(message_too_large) or (closed).
+    template <class T>
+    void publish(std::string_view topic, const T& value, header_list headers = {}) {
+        publish_payload(topic, type_name<T>::value, encode_payload(value, detail::scratch()), headers);
+    }
+    /// Publishes an already encoded payload under `type`.
+    void publish_payload(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
+                         header_list headers = {});
+
+    const courier::counters& counters() const noexcept { return socket_.counters; }
+    zmq::socket_t& native() noexcept { return socket_.native(); }
+
+private:
+    detail::socket socket_;
+};
+
+struct subscriber_options {
+    socket_options socket{};
+};
+
+/// Receives the messages published on the topic prefixes it subscribed to.
+/// Move-only owner of one socket. @par Thread safety: one thread at a time; handlers run on the
+/// thread that calls dispatch().
+class subscriber {
+public:
+    explicit subscriber(context& ctx, subscriber_options options = {});
+
+    std::string bind(std::string_view endpoint) { return socket_.bind(endpoint); }
+    void connect(std::string_view endpoint) { socket_.connect(endpoint); }
+    void close() noexcept { socket_.close(); }
+
+    /// Receives messages whose topic starts with `prefix` ("" for all).
+    void subscribe(std::string_view prefix);
+    void unsubscribe(std::string_view prefix);
+
+    /// The next good message, or nothing if none came within `timeout`. Bad input met on the way
+    /// is counted (counters().rejected), reported to on_rejected, and skipped.
+    std::optional<message> receive(std::chrono::milliseconds timeout);
+
+    /// The next message's payload as a T. A message that does not read as a T is rejected
+    /// like bad input, so a stream of Ts survives a stray message of another type.
+    template <class T>
+    std::optional<T> receive(std::chrono::milliseconds timeout) {
+        const auto deadline = detail::deadline_after(timeout);
+        while (auto m = receive_until(deadline)) {
+            try {
+                return m->template as<T>();
+            } catch (const error& e) {
+                reject_received(e);
+            }
+        }
+        return std::nullopt;
+    }
+
+    /// Subscribes to `prefix` and routes its messages to `handler` in dispatch(). A message
+    /// goes to the handler of the longest matching prefix.
+    void on(std::string_view prefix, std::function<void(const message&)> handler) {
+        add_handler(prefix, [handler = std::move(handler)](const message& m, subscriber&) {
+            handler(m);
+            return true;
+        });
+    }
+    /// As above, with the payload read as a T; a message that does not read as T is rejected.
+    template <class T, class F>
+        requires std::invocable<F&, std::string_view, const T&>
+    void on(std::string_view prefix, F handler) {
+        add_handler(prefix, [handler = std::move(handler)](const message& m, subscriber& self) mutable {
+            std::optional<T> value;
+            try {
+                value.emplace(m.template as<T>());
+            } catch (const error& e) {
+                self.reject_received(e);
+                return false;
+            }
+            handler(m.topic(), *value);
+            return true;
+        });
+    }
+
+    /// Receives one message within `timeout` and runs its handler. Returns true if a message
+    /// was handled, false on timeout. A message no handler matches is counted as rejected.
+    /// Exceptions from handlers propagate to the caller.
+    bool dispatch(std::chrono::milliseconds timeout);
+
+    const courier::counters& counters() const noexcept { return socket_.counters; }
+    zmq::socket_t& native() noexcept { return socket_.native(); }
+
+private:
+    std::optional<message> receive_until(detail::clock::time_point deadline);
+    void reject_received(const error& e) noexcept;
+    /// A handler returns false when it rejected the message instead of handling it. It is given
+    /// the subscriber rather than capturing it, so that a moved subscriber keeps working.
+    using handler_fn = std::function<bool(const message&, subscriber&)>;
+    void add_handler(std::string_view prefix, handler_fn handler);
+
+    detail::socket socket_;
+    std::vector<std::pair<std::string, handler_fn>> handlers_; // longest prefix first
+};
+
+} // namespace courier

@@ -1,0 +1,51 @@
+#include "courier/codec.hpp"
+
+#include <algorithm>
+
+namespace courier::detail {
+
+buffer& scratch() noexcept {
+    thread_local buffer b;
+    b.clear();
+    return b;
+}
+
+msgpack::object unpack_payload(std::span<const std::byte> in, const decode_limits& limits, msgpack::zone& zone) {
+    // Every element takes at least one byte, so no count may exceed the input's size: the zone
+    // never reserves more than a small multiple of the frame, whatever the input declares.
+    const std::size_t size = in.size();
+    const msgpack::unpack_limit limit(std::min(limits.max_elements, size),     // array
+                                      std::min(limits.max_elements, size / 2), // map
+                                      size, size, size,                        // str, bin, ext
+                                      limits.max_depth);
+    std::size_t offset = 0;
+    bool referenced = false;
+    msgpack::object object;
+    try {
+        object = msgpack::unpack(zone, reinterpret_cast<const char*>(in.data()), size, offset, referenced,
+                                 nullptr, nullptr, limit);
+    } catch (const msgpack::insufficient_bytes&) {
+        throw error(errc::truncated, "payload: input ends before the msgpack value it declares (" +
+                                         std::to_string(size) + " bytes)");
+    } catch (const msgpack::depth_size_overflow&) {
+        throw error(errc::limit_exceeded, "payload: nested deeper than " + std::to_string(limits.max_depth));
+    } catch (const msgpack::size_overflow& e) {
+        throw error(errc::limit_exceeded, std::string("payload: a declared length or count is over the limit (") +
+                                              e.what() + ")");
+    } catch (const msgpack::parse_error& e) {
+        throw error(errc::malformed, std::string("payload: not valid msgpack (") + e.what() + ")");
+    } catch (const msgpack::unpack_error& e) {
+        throw error(errc::malformed, std::string("payload: ") + e.what());
+    }
+    if (offset != size)
+        throw error(errc::malformed, "payload: " + std::to_string(size - offset) +
+                                         " bytes after the msgpack value");
+    return object;
+}
+
+void throw_type_mismatch(std::string_view sent, std::string_view wanted, const char* why) {
+    throw error(errc::type_mismatch, "payload sent as '" + std::string(sent) + "' cannot be read as '" +
+                                         std::string(wanted) + "': " + why);
+}
+
+} // namespace courier::detail

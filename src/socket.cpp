@@ -1,0 +1,166 @@
+#include "courier/detail/socket.hpp"
+
+#include <cerrno>
+#include <cstring>
+
+namespace courier {
+
+void socket_options::validate() const {
+    using std::chrono::hours;
+    auto bad = [](const std::string& what) { throw error(errc::invalid_option, "socket_options." + what); };
+    if (linger.count() < 0 || linger > hours(1))
+        bad("linger must be 0 ms .. 1 h (finite, so close never hangs), not " + std::to_string(linger.count()) + " ms");
+    if (max_message_size < 1 || max_message_size > (std::size_t{1} << 31))
+        bad("max_message_size must be 1 B .. 2 GiB, not " + std::to_string(max_message_size));
+    if (send_hwm < 1) bad("send_hwm must be at least 1 (0 would mean unbounded), not " + std::to_string(send_hwm));
+    if (receive_hwm < 1)
+        bad("receive_hwm must be at least 1 (0 would mean unbounded), not " + std::to_string(receive_hwm));
+    if (send_timeout.count() < 0 || send_timeout > hours(1))
+        bad("send_timeout must be 0 ms .. 1 h, not " + std::to_string(send_timeout.count()) + " ms");
+    limits.validate();
+}
+
+namespace detail {
+
+socket::socket(context& ctx, zmq::socket_type type, socket_options options) : options_(std::move(options)) {
+    options_.validate();
+    try {
+        sock_ = zmq::socket_t(ctx.native(), type);
+        sock_.set(zmq::sockopt::linger, static_cast<int>(options_.linger.count()));
+        sock_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(options_.max_message_size));
+        sock_.set(zmq::sockopt::sndhwm, options_.send_hwm);
+        sock_.set(zmq::sockopt::rcvhwm, options_.receive_hwm);
+    } catch (const zmq::error_t& e) {
+        fail("creating socket", e);
+    }
+}
+
+void socket::fail(const char* what, const zmq::error_t& e) const {
+    if (e.num() == ETERM) throw error(errc::closed, std::string(what) + ": the context was shut down");
+    if (e.num() == EINVAL || e.num() == EPROTONOSUPPORT || e.num() == ENOCOMPATPROTO || e.num() == EADDRINUSE ||
+        e.num() == EADDRNOTAVAIL || e.num() == ENODEV)
+        throw error(errc::invalid_argument, std::string(what) + ": " + e.what());
+    throw error(errc::zmq, std::string(what) + ": " + e.what());
+}
+
+std::string socket::bind(std::string_view endpoint) {
+    std::string ep(endpoint);
+    try {
+        sock_.bind(ep);
+        return sock_.get(zmq::sockopt::last_endpoint);
+    } catch (const zmq::error_t& e) {
+        fail(("bind '" + ep + "'").c_str(), e);
+    }
+}
+
+void socket::connect(std::string_view endpoint) {
+    std::string ep(endpoint);
+    try {
+        sock_.connect(ep);
+    } catch (const zmq::error_t& e) {
+        fail(("connect '" + ep + "'").c_str(), e);
+    }
+}
+
+void socket::unbind(std::string_view endpoint) {
+    std::string ep(endpoint);
+    try {
+        sock_.unbind(ep);
+    } catch (const zmq::error_t& e) {
+        fail(("unbind '" + ep + "'").c_str(), e);
+    }
+}
+
+void socket::disconnect(std::string_view endpoint) {
+    std::string ep(endpoint);
+    try {
+        sock_.disconnect(ep);
+    } catch (const zmq::error_t& e) {
+        fail(("disconnect '" + ep + "'").c_str(), e);
+    }
+}
+
+void socket::close() noexcept { sock_.close(); }
+
+bool socket::wait(short events, clock::time_point deadline) {
+    if (!sock_) throw error(errc::closed, "socket is closed");
+    for (;;) {
+        long timeout = -1;
+        if (deadline != clock::time_point::max()) {
+            auto left = deadline - clock::now();
+            if (left <= clock::duration::zero()) return false;
+            // Round up: polling for 0 ms on a 0.4 ms remainder would spin.
+            timeout = static_cast<long>(std::chrono::ceil<std::chrono::milliseconds>(left).count());
+        }
+        zmq_pollitem_t item{sock_.handle(), 0, events, 0};
+        int rc = zmq_poll(&item, 1, timeout);
+        if (rc < 0) {
+            if (zmq_errno() == EINTR) continue;
+            fail("poll", zmq::error_t());
+        }
+        if (rc > 0) return true;
+    }
+}
+
+bool socket::send(std::span<zmq::message_t> frames, clock::time_point deadline) {
+    if (!sock_) throw error(errc::closed, "send: socket is closed");
+    for (auto& f : frames)
+        if (f.size() > options_.max_message_size)
+            throw error(errc::message_too_large, "send: a frame of " + std::to_string(f.size()) +
+                                                     " bytes is over max_message_size (" +
+                                                     std::to_string(options_.max_message_size) + ")");
+    const auto n = frames.size();
+    try {
+        for (;;) {
+            auto flags = zmq::send_flags::dontwait | (n > 1 ? zmq::send_flags::sndmore : zmq::send_flags::none);
+            if (sock_.send(frames[0], flags)) break;
+            if (!wait(ZMQ_POLLOUT, deadline)) {
+                ++counters.timed_out;
+                return false;
+            }
+        }
+        // libzmq queues a multipart message whole once its first frame is accepted.
+        for (std::size_t i = 1; i < n; ++i)
+            sock_.send(frames[i], i + 1 < n ? zmq::send_flags::sndmore : zmq::send_flags::none);
+    } catch (const zmq::error_t& e) {
+        fail("send", e);
+    }
+    ++counters.sent;
+    return true;
+}
+
+std::size_t socket::receive(std::span<zmq::message_t> frames, clock::time_point deadline) {
+    if (!sock_) throw error(errc::closed, "receive: socket is closed");
+    try {
+        for (;;) {
+            if (sock_.recv(frames[0], zmq::recv_flags::dontwait)) break;
+            if (!wait(ZMQ_POLLIN, deadline)) return 0;
+        }
+        std::size_t count = 1;
+        bool more = frames[0].more();
+        zmq::message_t extra;
+        while (more) {
+            auto& into = count < frames.size() ? frames[count] : extra;
+            (void)sock_.recv(into, zmq::recv_flags::none); // the rest of a message is already here
+            more = into.more();
+            ++count;
+        }
+        return count;
+    } catch (const zmq::error_t& e) {
+        fail("receive", e);
+    }
+}
+
+void socket::reject(const error& e) noexcept {
+    ++counters.rejected;
+    if (options_.on_rejected) {
+        try {
+            options_.on_rejected(e);
+        } catch (...) {
+            // The callback's contract is not to throw; a receive loop must not die of it.
+        }
+    }
+}
+
+} // namespace detail
+} // namespace courier
