@@ -10,6 +10,18 @@ buffer& scratch() noexcept {
     return b;
 }
 
+namespace {
+
+[[noreturn]] void too_many(const decode_limits& limits, std::size_t cap, const char* what) {
+    if (cap < limits.max_elements)
+        throw error(errc::truncated, std::string("payload: ") + what + " declares more elements than its " +
+                                         std::to_string(cap) + "-byte input can hold");
+    throw error(errc::limit_exceeded, std::string("payload: ") + what + " declares more than max_elements (" +
+                                          std::to_string(limits.max_elements) + ") elements");
+}
+
+} // namespace
+
 msgpack::object unpack_payload(std::span<const std::byte> in, const decode_limits& limits, msgpack::zone& zone) {
     // Every element takes at least one byte, so no count may exceed the input's size: the zone
     // never reserves more than a small multiple of the frame, whatever the input declares.
@@ -27,6 +39,10 @@ msgpack::object unpack_payload(std::span<const std::byte> in, const decode_limit
     } catch (const msgpack::insufficient_bytes&) {
         throw error(errc::truncated, "payload: input ends before the msgpack value it declares (" +
                                          std::to_string(size) + " bytes)");
+    } catch (const msgpack::array_size_overflow&) {
+        too_many(limits, size, "an array");
+    } catch (const msgpack::map_size_overflow&) {
+        too_many(limits, size / 2, "a map");
     } catch (const msgpack::depth_size_overflow&) {
         throw error(errc::limit_exceeded, "payload: nested deeper than " + std::to_string(limits.max_depth));
     } catch (const msgpack::size_overflow& e) {

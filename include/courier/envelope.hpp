@@ -50,6 +50,8 @@ public:
     header_list() noexcept = default;
     header_list(std::initializer_list<header> h) noexcept : items_(h.begin(), h.size()) {}
     header_list(std::span<const header> h) noexcept : items_(h) {}
+    template <std::size_t N>
+    header_list(const header (&h)[N]) noexcept : items_(h) {}
     header_list(const std::vector<header>& h) noexcept : items_(h) {}
     std::span<const header> items() const noexcept { return items_; }
 
@@ -124,6 +126,8 @@ public:
     /// truncated, malformed, unsupported_version or limit_exceeded and whose message names the
     /// field. The payload is not decoded: it stays opaque bytes until someone asks for a type.
     static envelope decode(std::span<const std::byte> frame, const decode_limits& limits = {});
+    /// An envelope views its bytes: decoding a temporary would leave it dangling.
+    static envelope decode(std::vector<std::byte>&& frame, const decode_limits& limits = {}) = delete;
     /// Decodes only the layout; used by owners of frames that may move.
     static envelope_layout parse(std::span<const std::byte> frame, const decode_limits& limits);
 
