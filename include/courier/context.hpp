@@ -14,7 +14,7 @@ struct context_options {
     int io_threads = 0;
     /// CPUs the I/O threads are pinned to (each thread may run on any CPU listed); empty: no
     /// pinning. Each must be in 0 .. 1023 and exist on this machine.
-    std::vector<int> io_thread_cpus;
+    std::vector<int> io_thread_cpus{};
     /// Sockets this context may hold at once (ZMQ_MAX_SOCKETS). 1 .. 65535.
     int max_sockets = 1023;
 

@@ -30,7 +30,7 @@ struct socket_options {
     decode_limits limits{};
     /// Called, on the receiving thread, for each incoming message rejected as bad input. The
     /// message is skipped and counted either way; the callback must not throw.
-    std::function<void(const error&)> on_rejected;
+    std::function<void(const error&)> on_rejected{};
 
     /// Throws courier::error(invalid_option) naming the first field out of range.
     void validate() const;

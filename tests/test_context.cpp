@@ -1,0 +1,77 @@
+#include <courier/context.hpp>
+
+#include <courier/pipeline.hpp>
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <thread>
+
+using namespace courier;
+using namespace std::chrono_literals;
+
+TEST_CASE("context: I/O threads default to one per core") {
+    context ctx;
+    CHECK(ctx.io_threads() == static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+    context two({.io_threads = 2});
+    CHECK(two.io_threads() == 2);
+}
+
+TEST_CASE("context: options are validated when it is made") {
+    CHECK_THROWS_AS(context({.io_threads = -1}), error);
+    CHECK_THROWS_AS(context({.io_threads = 1000}), error);
+    CHECK_THROWS_AS(context({.io_thread_cpus = {100000}}), error);
+    CHECK_THROWS_AS(context({.max_sockets = 0}), error);
+    try {
+        context({.io_threads = -1});
+    } catch (const error& e) {
+        CHECK(e.kind() == errc::invalid_option);
+        CHECK(std::string(e.what()).find("io_threads") != std::string::npos);
+    }
+}
+
+TEST_CASE("context: I/O threads pinned to CPU 0 carry messages" * doctest::timeout(30)) {
+    context ctx({.io_threads = 1, .io_thread_cpus = {0}});
+    puller in(ctx);
+    pusher out(ctx);
+    out.connect(in.bind("tcp://127.0.0.1:*"));
+    REQUIRE(out.push(42) == status::ok);
+    CHECK(in.receive<int>(5s) == std::optional<int>(42));
+}
+
+TEST_CASE("context: adopts an existing cppzmq context and talks to its plain sockets" * doctest::timeout(30)) {
+    zmq::context_t existing;
+    {
+        context ctx(existing);
+        zmq::socket_t plain(existing, zmq::socket_type::pull);
+        plain.set(zmq::sockopt::linger, 0);
+        plain.bind("inproc://adopted");
+        pusher out(ctx);
+        out.connect("inproc://adopted"); // inproc only works within one libzmq context
+        REQUIRE(out.push(std::string("shared")) == status::ok);
+        zmq::message_t frame;
+        plain.set(zmq::sockopt::rcvtimeo, 5000);
+        REQUIRE(plain.recv(frame));
+        auto e = envelope::decode({frame.data<std::byte>(), frame.size()});
+        CHECK(decode_payload<std::string>(e.payload(), e.type_name(), {}) == "shared");
+    }
+    // The borrowed context outlives courier's: it still makes sockets.
+    zmq::socket_t after(existing, zmq::socket_type::pub);
+    CHECK(static_cast<bool>(after));
+}
+
+TEST_CASE("context: shutdown ends a blocked receive with error(closed)" * doctest::timeout(30)) {
+    context ctx;
+    std::optional<errc> got;
+    {
+        puller in(ctx);
+        (void)in.bind("inproc://never");
+        std::jthread shutter([&] { ctx.shutdown(); });
+        try {
+            (void)in.receive(20s);
+        } catch (const error& e) {
+            got = e.kind();
+        }
+    }
+    CHECK(got == std::optional<errc>(errc::closed));
+}

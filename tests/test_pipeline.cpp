@@ -1,0 +1,150 @@
+#include <courier/pipeline.hpp>
+
+#include "support/loopback.hpp"
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace courier;
+using namespace std::chrono_literals;
+using test::transport;
+
+namespace {
+
+struct task {
+    static constexpr std::string_view courier_type_name = "test.Task";
+    int id = 0;
+    std::string body;
+    MSGPACK_DEFINE_MAP(id, body)
+};
+
+template <class F>
+void on_every_transport(F&& check) {
+    SUBCASE("inproc") { check(transport::inproc); }
+    SUBCASE("ipc") { check(transport::ipc); }
+    SUBCASE("tcp") { check(transport::tcp); }
+}
+
+} // namespace
+
+TEST_CASE("pipeline: a pusher delivers every message to a puller once, in order" * doctest::timeout(30)) {
+    on_every_transport([](transport t) {
+        context ctx;
+        puller in(ctx);
+        pusher out(ctx);
+        out.connect(in.bind(test::bind_endpoint(t)));
+        constexpr int n = 2000;
+        for (int i = 0; i < n; ++i) REQUIRE(out.push(task{i, "work"}) == status::ok);
+        for (int i = 0; i < n; ++i) {
+            auto got = in.receive<task>(5s);
+            REQUIRE(got.has_value());
+            CHECK(got->id == i);
+        }
+        CHECK_FALSE(in.receive(10ms).has_value());
+        CHECK(out.counters().sent == n);
+        CHECK(in.counters().received == n);
+        CHECK(in.counters().rejected == 0);
+    });
+}
+
+TEST_CASE("pipeline: ventilator to workers to sink delivers every task exactly once" * doctest::timeout(60)) {
+    on_every_transport([](transport t) {
+        context ctx;
+        pusher ventilator(ctx);
+        puller sink(ctx);
+        const auto tasks_at = ventilator.bind(test::bind_endpoint(t));
+        const auto results_at = sink.bind(test::bind_endpoint(t));
+        constexpr int n = 3000, workers = 3;
+        std::vector<int> done_by(workers, 0);
+        std::vector<std::jthread> threads;
+        for (int w = 0; w < workers; ++w) {
+            threads.emplace_back([&, w] {
+                puller in(ctx);
+                pusher out(ctx);
+                in.connect(tasks_at);
+                out.connect(results_at);
+                while (auto job = in.receive<task>(5s)) {
+                    if (job->id < 0) break; // end of work, one per worker
+                    ++done_by[static_cast<std::size_t>(w)];
+                    REQUIRE(out.push(task{job->id, "done by " + std::to_string(w)}) == status::ok);
+                }
+            });
+        }
+        for (int i = 0; i < n; ++i) REQUIRE(ventilator.push(task{i, "job"}) == status::ok);
+        std::map<int, int> seen;
+        for (int i = 0; i < n; ++i) {
+            auto r = sink.receive<task>(10s);
+            REQUIRE(r.has_value());
+            ++seen[r->id];
+        }
+        for (int w = 0; w < workers; ++w) REQUIRE(ventilator.push(task{-1, "stop"}) == status::ok);
+        threads.clear();
+        int lost = 0, duplicated = 0;
+        for (int i = 0; i < n; ++i) {
+            auto it = seen.find(i);
+            if (it == seen.end()) ++lost;
+            else duplicated += it->second - 1;
+        }
+        CHECK(lost == 0);
+        CHECK(duplicated == 0);
+        CHECK(seen.size() == n);
+        CHECK(done_by[0] + done_by[1] + done_by[2] == n);
+        CHECK_FALSE(sink.receive(10ms).has_value());
+    });
+}
+
+TEST_CASE("pipeline: a push with no puller connected ends with status::timeout" * doctest::timeout(30)) {
+    context ctx;
+    pusher out(ctx, {.socket = {.send_timeout = 50ms}});
+    (void)out.bind(test::bind_endpoint(transport::tcp));
+    CHECK(out.push(1) == status::timeout);
+    CHECK(out.push(2, 10ms) == status::timeout);
+    CHECK(out.counters().timed_out == 2);
+    CHECK(out.counters().sent == 0);
+}
+
+TEST_CASE("pipeline: a puller skips bad input and keeps the good messages behind it" * doctest::timeout(30)) {
+    context ctx;
+    std::vector<errc> seen;
+    puller in(ctx, {.socket = {.on_rejected = [&](const error& e) { seen.push_back(e.kind()); }}});
+    in.bind("inproc://bad-pusher");
+    zmq::socket_t plain(ctx.native(), zmq::socket_type::push);
+    plain.set(zmq::sockopt::linger, 0);
+    plain.connect("inproc://bad-pusher");
+    const std::vector<std::byte> garbage{std::byte{0xdd}, std::byte{0xff}, std::byte{0xff}, std::byte{0xff},
+                                         std::byte{0xff}};
+    auto request = encode(outgoing{.kind = kind::request, .id = 1});
+    auto ok = encode(outgoing{.kind = kind::message, .id = 2, .type_name = "int", .payload = std::vector<std::byte>{std::byte{5}}});
+    plain.send(zmq::buffer(garbage), zmq::send_flags::none);
+    plain.send(zmq::buffer(request), zmq::send_flags::none);
+    plain.send(zmq::buffer(ok), zmq::send_flags::sndmore);
+    plain.send(zmq::buffer(ok), zmq::send_flags::none);
+    plain.send(zmq::buffer(ok), zmq::send_flags::none);
+    auto got = in.receive<int>(5s);
+    REQUIRE(got.has_value());
+    CHECK(*got == 5);
+    CHECK(seen == std::vector<errc>{errc::truncated, errc::malformed, errc::malformed});
+    CHECK(in.counters().rejected == 3);
+    CHECK(in.counters().received == 1);
+}
+
+TEST_CASE("pipeline: a peer's frame over max_message_size never reaches the application" * doctest::timeout(30)) {
+    context ctx;
+    puller in(ctx, {.socket = {.max_message_size = 256}});
+    auto endpoint = in.bind(test::bind_endpoint(transport::tcp));
+    pusher big(ctx);
+    big.connect(endpoint);
+    REQUIRE(big.push(std::string(1000, 'x')) == status::ok); // libzmq drops the connection of an oversize peer
+    pusher small(ctx);
+    small.connect(endpoint);
+    REQUIRE(small.push(std::string("small")) == status::ok);
+    auto got = in.receive<std::string>(5s);
+    REQUIRE(got.has_value());
+    CHECK(*got == "small");
+    CHECK_FALSE(in.receive(50ms).has_value());
+}

@@ -1,0 +1,279 @@
+#include <courier/reqrep.hpp>
+
+#include "support/loopback.hpp"
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <future>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace courier;
+using namespace std::chrono_literals;
+using test::transport;
+
+namespace {
+
+struct quote {
+    static constexpr std::string_view courier_type_name = "test.Quote";
+    std::string sku;
+    int qty = 0;
+    MSGPACK_DEFINE_MAP(sku, qty)
+};
+
+struct price {
+    static constexpr std::string_view courier_type_name = "test.Price";
+    std::string sku;
+    long cents = 0;
+    MSGPACK_DEFINE_MAP(sku, cents)
+};
+
+// A server with a few methods, serving on its own thread until destroyed.
+struct running_server {
+    running_server(context& ctx, transport t) : srv(ctx) {
+        endpoint = srv.bind(test::bind_endpoint(t));
+        srv.serve<quote, price>("price", [](const quote& q) { return price{q.sku, 100L * q.qty}; });
+        srv.serve<std::string, std::string>("echo", [](const std::string& s, const message& m) {
+            auto suffix = m.headers().find("suffix");
+            return s + std::string(suffix.value_or(""));
+        });
+        srv.serve<int, int>("fail", [](const int&) -> int { throw std::runtime_error("out of stock"); });
+        srv.serve<int, int>("hang", [this](const int& v) {
+            release.get_future().wait();
+            return v;
+        });
+        thread = std::jthread([this](std::stop_token stop) { srv.run(stop, 20ms); });
+    }
+    server srv;
+    std::string endpoint;
+    std::promise<void> release;
+    std::jthread thread;
+};
+
+template <class F>
+void on_every_transport(F&& check) {
+    SUBCASE("inproc") { check(transport::inproc); }
+    SUBCASE("ipc") { check(transport::ipc); }
+    SUBCASE("tcp") { check(transport::tcp); }
+}
+
+} // namespace
+
+TEST_CASE("reqrep: a client calls a named method and gets its typed answer" * doctest::timeout(30)) {
+    on_every_transport([](transport t) {
+        context ctx;
+        running_server s(ctx, t);
+        client c(ctx);
+        c.connect(s.endpoint);
+        for (int i = 1; i <= 100; ++i) {
+            auto r = c.call<price>("price", quote{"sku-" + std::to_string(i), i});
+            REQUIRE(r.ok());
+            CHECK(r.value().sku == "sku-" + std::to_string(i));
+            CHECK(r.value().cents == 100L * i);
+        }
+        CHECK(c.counters().sent == 100);
+        CHECK(c.counters().received == 100);
+        CHECK(c.counters().late == 0);
+        CHECK(c.in_flight() == 0);
+    });
+}
+
+TEST_CASE("reqrep: many calls in flight are matched to their replies by correlation id" * doctest::timeout(30)) {
+    context ctx;
+    running_server s(ctx, transport::tcp);
+    client c(ctx);
+    c.connect(s.endpoint);
+    std::vector<pending_call> calls;
+    for (int i = 0; i < 50; ++i) calls.push_back(c.send("price", quote{"s" + std::to_string(i), i}, 10s));
+    CHECK(c.in_flight() == 50);
+    // Waiting in reverse order: replies that come first are kept for their own wait.
+    for (int i = 49; i >= 0; --i) {
+        auto r = c.wait<price>(calls[static_cast<std::size_t>(i)]);
+        REQUIRE(r.ok());
+        CHECK(r.value().sku == "s" + std::to_string(i));
+        CHECK(r.value().cents == 100L * i);
+    }
+    CHECK(c.in_flight() == 0);
+    CHECK(c.counters().received == 50);
+    CHECK_THROWS_AS(c.wait<price>(calls[0]), error); // waited twice
+}
+
+TEST_CASE("reqrep: a call to a server that does not answer times out within timeout + 20%, the next call works" *
+          doctest::timeout(30)) {
+    context ctx;
+    running_server s(ctx, transport::tcp);
+    client c(ctx);
+    c.connect(s.endpoint);
+    REQUIRE(c.call<std::string>("echo", std::string("warm-up")).ok());
+
+    const auto timeout = 1000ms;
+    const auto start = std::chrono::steady_clock::now();
+    auto r = c.call<int>("hang", 1, timeout);
+    const auto elapsed = std::chrono::steady_clock::now() - start;
+    CHECK(r.state() == status::timeout);
+    CHECK(r.detail().find("hang") != std::string::npos);
+    CHECK(elapsed >= timeout);
+    CHECK(elapsed <= timeout * 12 / 10);
+    CHECK_THROWS_WITH_AS(r.value(), doctest::Contains("no reply"), error);
+    CHECK(c.counters().timed_out == 1);
+
+    s.release.set_value(); // the server answers now: too late, and the client drops it
+    auto next = c.call<std::string>("echo", std::string("after"), 5s);
+    REQUIRE(next.ok());
+    CHECK(next.value() == "after");
+    CHECK(c.counters().late == 1);
+    CHECK(c.in_flight() == 0);
+}
+
+TEST_CASE("reqrep: a handler exception reaches the caller with its message and the server keeps serving" *
+          doctest::timeout(30)) {
+    context ctx;
+    running_server s(ctx, transport::ipc);
+    client c(ctx);
+    c.connect(s.endpoint);
+    auto r = c.call<int>("fail", 1);
+    CHECK(r.state() == status::remote_error);
+    CHECK(r.detail() == "out of stock");
+    try {
+        (void)r.value();
+        FAIL("value() of a failed call returned");
+    } catch (const error& e) {
+        CHECK(e.kind() == errc::remote_error);
+        CHECK(std::string(e.what()).find("out of stock") != std::string::npos);
+    }
+    auto ok = c.call<std::string>("echo", std::string("still here"), {{"suffix", "!"}});
+    REQUIRE(ok.ok());
+    CHECK(ok.value() == "still here!");
+    s.thread.request_stop();
+    s.thread.join();
+    CHECK(s.srv.counters().failed == 1);
+    CHECK(s.srv.counters().received == 2);
+    CHECK(s.srv.counters().sent == 2);
+}
+
+TEST_CASE("reqrep: an unknown method and a request of the wrong type answer with errors naming them" *
+          doctest::timeout(30)) {
+    context ctx;
+    running_server s(ctx, transport::inproc);
+    client c(ctx);
+    c.connect(s.endpoint);
+    auto unknown = c.call<int>("nope", 1);
+    CHECK(unknown.state() == status::remote_error);
+    CHECK(unknown.detail() == "no method 'nope' on this server");
+    auto wrong = c.call<price>("price", std::string("not a quote"));
+    CHECK(wrong.state() == status::remote_error);
+    CHECK(wrong.detail().find("cannot be read as 'test.Quote'") != std::string::npos);
+}
+
+TEST_CASE("reqrep: a reply that does not read as the answer type throws type_mismatch" * doctest::timeout(30)) {
+    context ctx;
+    running_server s(ctx, transport::inproc);
+    client c(ctx);
+    c.connect(s.endpoint);
+    CHECK_THROWS_WITH_AS(c.call<int>("echo", std::string("x")), doctest::Contains("cannot be read as 'int'"), error);
+}
+
+TEST_CASE("reqrep: calls in flight are bounded by max_in_flight" * doctest::timeout(30)) {
+    context ctx;
+    running_server s(ctx, transport::inproc);
+    client c(ctx, {.max_in_flight = 2});
+    c.connect(s.endpoint);
+    auto a = c.send("price", quote{"a", 1}, 5s);
+    auto b = c.send("price", quote{"b", 2}, 5s);
+    auto full = c.send("price", quote{"c", 3}, 5s);
+    CHECK(full.state == status::full);
+    CHECK(c.wait<price>(full).state() == status::full);
+    CHECK(c.wait<price>(a).value().cents == 100);
+    CHECK(c.wait<price>(b).value().cents == 200);
+    CHECK(c.send("price", quote{"d", 4}, 5s).state == status::ok);
+}
+
+TEST_CASE("reqrep: a plain zmq REQ socket can call a courier server" * doctest::timeout(30)) {
+    context ctx;
+    running_server s(ctx, transport::tcp);
+    zmq::socket_t req(ctx.native(), zmq::socket_type::req);
+    req.set(zmq::sockopt::linger, 0);
+    req.set(zmq::sockopt::rcvtimeo, 5000);
+    req.connect(s.endpoint);
+    detail::buffer payload;
+    auto request = encode(outgoing{.kind = kind::request,
+                                   .id = 77,
+                                   .type_name = "str",
+                                   .subject = "echo",
+                                   .payload = encode_payload(std::string("plain"), payload)});
+    req.send(zmq::buffer(request), zmq::send_flags::none);
+    zmq::message_t reply;
+    REQUIRE(req.recv(reply));
+    auto e = envelope::decode({reply.data<std::byte>(), reply.size()});
+    CHECK(e.kind() == kind::reply);
+    CHECK(e.correlation_id() == 77);
+    CHECK(decode_payload<std::string>(e.payload(), e.type_name(), {}) == "plain");
+}
+
+TEST_CASE("reqrep: bad requests are counted and skipped, the good request behind them is answered" *
+          doctest::timeout(30)) {
+    context ctx;
+    running_server s(ctx, transport::inproc);
+    zmq::socket_t dealer(ctx.native(), zmq::socket_type::dealer);
+    dealer.set(zmq::sockopt::linger, 0);
+    dealer.set(zmq::sockopt::rcvtimeo, 5000);
+    dealer.connect(s.endpoint);
+    const std::vector<std::byte> empty, garbage{std::byte{0xc1}, std::byte{0x00}};
+    auto not_request = encode(outgoing{.kind = kind::message, .id = 5});
+    auto send = [&](std::initializer_list<std::vector<std::byte>> frames) {
+        std::size_t i = 0;
+        for (const auto& f : frames)
+            dealer.send(zmq::buffer(f), ++i < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+    };
+    send({empty, garbage});           // not msgpack
+    send({empty, not_request});       // wrong kind
+    send({empty, empty, not_request}); // too many frames
+    send({garbage, garbage});         // no delimiter and garbage
+    detail::buffer payload;
+    auto good = encode(outgoing{.kind = kind::request,
+                                .id = 8,
+                                .type_name = "str",
+                                .subject = "echo",
+                                .payload = encode_payload(std::string("fine"), payload)});
+    send({empty, good});
+    zmq::message_t delimiter, body;
+    REQUIRE(dealer.recv(delimiter));
+    CHECK(delimiter.size() == 0);
+    REQUIRE(dealer.recv(body));
+    auto e = envelope::decode({body.data<std::byte>(), body.size()});
+    CHECK(e.correlation_id() == 8);
+    s.thread.request_stop();
+    s.thread.join();
+    CHECK(s.srv.counters().rejected == 4);
+    CHECK(s.srv.counters().received == 1);
+}
+
+TEST_CASE("reqrep: a call in flight ends with status::closed when the context shuts down" * doctest::timeout(30)) {
+    context ctx;
+    std::optional<call_result<int>> result;
+    {
+        server never(ctx); // bound, never serves: the call can only end by shutdown
+        auto endpoint = never.bind(test::bind_endpoint(transport::tcp));
+        client c(ctx);
+        c.connect(endpoint);
+        auto call = c.send("anything", 1, 20s);
+        REQUIRE(call.state == status::ok);
+        std::jthread shutter([&] { ctx.shutdown(); });
+        result.emplace(c.wait<int>(call));
+    }
+    CHECK(result->state() == status::closed);
+}
+
+TEST_CASE("reqrep: options are validated when the object is made" * doctest::timeout(30)) {
+    context ctx;
+    CHECK_THROWS_AS(client(ctx, {.timeout = 0ms}), error);
+    CHECK_THROWS_AS(client(ctx, {.max_in_flight = 0}), error);
+    CHECK_THROWS_AS(server(ctx, {.socket = {.send_hwm = 0}}), error);
+    server s(ctx);
+    s.serve<int, int>("m", [](const int& v) { return v; });
+    CHECK_THROWS_AS((s.serve<int, int>("m", [](const int& v) { return v; })), error);
+    CHECK_THROWS_AS((s.serve<int, int>("", [](const int& v) { return v; })), error);
+}
