@@ -33,33 +33,7 @@ void subscriber::unsubscribe(std::string_view prefix) {
 }
 
 std::optional<message> subscriber::receive(std::chrono::milliseconds timeout) {
-    return receive_until(detail::deadline_after(timeout));
-}
-
-std::optional<message> subscriber::receive_until(detail::clock::time_point deadline) {
-    std::array<zmq::message_t, 2> frames;
-    for (;;) {
-        auto count = socket_.receive(frames, deadline);
-        if (count == 0) return std::nullopt;
-        try {
-            if (count == 1)
-                throw error(errc::missing_frame, "publish-subscribe message of 1 frame: the topic frame or the "
-                                                 "envelope frame is missing (expected [topic][envelope])");
-            if (count > 2)
-                throw error(errc::malformed, "publish-subscribe message of " + std::to_string(count) +
-                                                 " frames (expected [topic][envelope])");
-            auto layout = envelope::parse({frames[1].data<std::byte>(), frames[1].size()},
-                                          socket_.options().limits);
-            if (layout.kind != kind::message)
-                throw error(errc::malformed, "publish-subscribe envelope of kind " +
-                                                 std::to_string(static_cast<int>(layout.kind)) +
-                                                 " (expected 1, message)");
-            ++socket_.counters.received;
-            return message(std::move(frames[0]), std::move(frames[1]), layout, socket_.options().limits);
-        } catch (const error& e) {
-            socket_.reject(e);
-        }
-    }
+    return detail::receive_message(socket_, true, detail::deadline_after(timeout));
 }
 
 void subscriber::reject_received(const error& e) noexcept {
@@ -81,7 +55,7 @@ void subscriber::add_handler(std::string_view prefix, handler_fn handler) {
 
 bool subscriber::dispatch(std::chrono::milliseconds timeout) {
     const auto deadline = detail::deadline_after(timeout);
-    while (auto m = receive_until(deadline)) {
+    while (auto m = detail::receive_message(socket_, true, deadline)) {
         auto topic = m->topic();
         auto match = std::find_if(handlers_.begin(), handlers_.end(),
                                   [&](const auto& h) { return topic.starts_with(h.first); });

@@ -48,8 +48,14 @@ pending_call client::send_payload(std::string_view method, std::string_view type
                      .payload = payload};
     std::array<zmq::message_t, 2> frames{zmq::message_t(), zmq::message_t(encoded_size(e))};
     encode(e, frames[1].data<std::byte>());
-    if (!socket_.send(frames, call.deadline)) {
-        call.state = status::timeout;
+    try {
+        if (!socket_.send(frames, call.deadline)) {
+            call.state = status::timeout;
+            return call;
+        }
+    } catch (const error& e) {
+        if (e.kind() != errc::closed) throw;
+        call.state = status::closed;
         return call;
     }
     in_flight_.emplace(call.id, flight{call.deadline, std::nullopt});

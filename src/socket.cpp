@@ -1,5 +1,6 @@
 #include "courier/detail/socket.hpp"
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 
@@ -158,6 +159,34 @@ void socket::reject(const error& e) noexcept {
             options_.on_rejected(e);
         } catch (...) {
             // The callback's contract is not to throw; a receive loop must not die of it.
+        }
+    }
+}
+
+std::optional<message> receive_message(socket& s, bool with_topic, clock::time_point deadline) {
+    std::array<zmq::message_t, 2> frames;
+    const std::size_t expected = with_topic ? 2 : 1;
+    const char* shape = with_topic ? "publish-subscribe message" : "pipeline message";
+    for (;;) {
+        auto count = s.receive({frames.data(), expected}, deadline);
+        if (count == 0) return std::nullopt;
+        try {
+            if (count < expected)
+                throw error(errc::missing_frame, std::string(shape) + " of 1 frame: the topic frame or the envelope "
+                                                                      "frame is missing (expected [topic][envelope])");
+            if (count > expected)
+                throw error(errc::malformed, std::string(shape) + " of " + std::to_string(count) + " frames (expected " +
+                                                 (with_topic ? "[topic][envelope])" : "[envelope])"));
+            auto& body = frames[expected - 1];
+            auto layout = envelope::parse({body.data<std::byte>(), body.size()}, s.options().limits);
+            if (layout.kind != kind::message)
+                throw error(errc::malformed, std::string(shape) + ": envelope of kind " +
+                                                 std::to_string(static_cast<int>(layout.kind)) + " (expected 1, message)");
+            ++s.counters.received;
+            if (with_topic) return message(std::move(frames[0]), std::move(frames[1]), layout, s.options().limits);
+            return message(zmq::message_t(), std::move(frames[0]), layout, s.options().limits);
+        } catch (const error& e) {
+            s.reject(e);
         }
     }
 }

@@ -277,3 +277,13 @@ TEST_CASE("reqrep: options are validated when the object is made" * doctest::tim
     CHECK_THROWS_AS((s.serve<int, int>("m", [](const int& v) { return v; })), error);
     CHECK_THROWS_AS((s.serve<int, int>("", [](const int& v) { return v; })), error);
 }
+
+TEST_CASE("reqrep: a call made after the context shut down ends with status::closed" * doctest::timeout(30)) {
+    context ctx;
+    client c(ctx);
+    c.connect("inproc://nobody");
+    ctx.shutdown();
+    auto r = c.call<int>("anything", 1, 5s);
+    CHECK(r.state() == status::closed);
+    CHECK(c.in_flight() == 0);
+}

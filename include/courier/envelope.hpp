@@ -40,8 +40,8 @@ struct decode_limits {
 
 /// One header, as given to a send call.
 struct header {
-    std::string_view name;
-    std::string_view value;
+    std::string_view name{};
+    std::string_view value{};
 };
 
 /// Headers for a send call: a braced list `{{"trace", id}}` or any contiguous range of header.

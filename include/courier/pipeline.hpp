@@ -74,24 +74,13 @@ public:
     /// The next message's payload as a T; one that does not read as T is rejected and skipped.
     template <class T>
     std::optional<T> receive(std::chrono::milliseconds timeout) {
-        const auto deadline = detail::deadline_after(timeout);
-        while (auto m = receive_until(deadline)) {
-            try {
-                return m->template as<T>();
-            } catch (const error& e) {
-                --socket_.counters.received;
-                socket_.reject(e);
-            }
-        }
-        return std::nullopt;
+        return detail::receive_as<T>(socket_, false, detail::deadline_after(timeout));
     }
 
     const courier::counters& counters() const noexcept { return socket_.counters; }
     zmq::socket_t& native() noexcept { return socket_.native(); }
 
 private:
-    std::optional<message> receive_until(detail::clock::time_point deadline);
-
     detail::socket socket_;
 };
 

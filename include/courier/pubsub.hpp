@@ -76,15 +76,7 @@ public:
     /// like bad input, so a stream of Ts survives a stray message of another type.
     template <class T>
     std::optional<T> receive(std::chrono::milliseconds timeout) {
-        const auto deadline = detail::deadline_after(timeout);
-        while (auto m = receive_until(deadline)) {
-            try {
-                return m->template as<T>();
-            } catch (const error& e) {
-                reject_received(e);
-            }
-        }
-        return std::nullopt;
+        return detail::receive_as<T>(socket_, true, detail::deadline_after(timeout));
     }
 
     /// Subscribes to `prefix` and routes its messages to `handler` in dispatch(). A message
@@ -121,7 +113,6 @@ public:
     zmq::socket_t& native() noexcept { return socket_.native(); }
 
 private:
-    std::optional<message> receive_until(detail::clock::time_point deadline);
     void reject_received(const error& e) noexcept;
     /// A handler returns false when it rejected the message instead of handling it. It is given
     /// the subscriber rather than capturing it, so that a moved subscriber keeps working.

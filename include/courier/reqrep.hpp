@@ -73,7 +73,7 @@ struct pending_call {
     std::uint64_t id = 0;
     detail::clock::time_point deadline{};
     status state = status::ok; ///< not ok when the send itself failed
-    std::string method;
+    std::string method{};
 };
 
 /// Calls methods on servers. Calls are matched to replies by id, so many may be in flight; a

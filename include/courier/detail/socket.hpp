@@ -4,12 +4,14 @@
 
 #include "courier/context.hpp"
 #include "courier/error.hpp"
+#include "courier/message.hpp"
 #include "courier/options.hpp"
 
 #include <zmq.hpp>
 
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -54,6 +56,25 @@ private:
     zmq::socket_t sock_;
     socket_options options_;
 };
+
+/// Receives the next good message of kind::message, framed [topic][envelope] when `with_topic`
+/// and [envelope] otherwise; bad input on the way is rejected (counted, reported) and skipped.
+std::optional<message> receive_message(socket& s, bool with_topic, clock::time_point deadline);
+
+/// As receive_message, with the payload read as a T; a message that does not read as T is
+/// rejected too.
+template <class T>
+std::optional<T> receive_as(socket& s, bool with_topic, clock::time_point deadline) {
+    while (auto m = receive_message(s, with_topic, deadline)) {
+        try {
+            return m->template as<T>();
+        } catch (const error& e) {
+            --s.counters.received; // counted when its envelope decoded; rejected after all
+            s.reject(e);
+        }
+    }
+    return std::nullopt;
+}
 
 /// Deadline `timeout` from now, saturating instead of overflowing.
 inline clock::time_point deadline_after(std::chrono::milliseconds timeout) noexcept {
