@@ -288,7 +288,7 @@ envelope_layout envelope::parse(std::span<const std::byte> frame, const decode_l
                                          " fields, a v1 envelope has at least " + std::to_string(v1_fields));
     out.minor = static_cast<unsigned>(minor > 0xffff ? 0xffff : minor);
     auto k = r.uint("kind");
-    if (k < 1 || k > 4) throw error(errc::malformed, "envelope field 'kind': unknown kind " + std::to_string(k));
+    if (k < 1 || k > 5) throw error(errc::malformed, "envelope field 'kind': unknown kind " + std::to_string(k));
     out.kind = static_cast<courier::kind>(k);
     out.id = r.uint("message id");
     out.correlation_id = r.uint("correlation id");
@@ -312,6 +312,19 @@ envelope_layout envelope::parse(std::span<const std::byte> frame, const decode_l
 
     auto payload = r.bin("payload");
     out.payload = range_of(frame, payload.data(), payload.size());
+    if (out.kind == kind::batch) {
+        // Validate every record now, so a bad batch is rejected whole and never half delivered.
+        detail::reader records(payload);
+        std::size_t count = 0;
+        while (records.remaining() != 0) {
+            if (++count > limits.max_batch)
+                throw error(errc::limit_exceeded, "batch: more than max_batch (" + std::to_string(limits.max_batch) +
+                                                      ") messages");
+            records.bin("batch record");
+        }
+        if (count == 0) throw error(errc::malformed, "batch: no messages");
+        out.batch_count = static_cast<std::uint32_t>(count);
+    }
 
     for (auto extra = fields - v1_fields; extra != 0; --extra) r.skip("extension field", limits.max_depth);
     if (r.remaining() != 0)
@@ -389,6 +402,39 @@ std::vector<std::byte> encode(const outgoing& e) {
     encode(e, out.data());
     return out;
 }
+
+std::vector<std::byte> encode_batch(const outgoing& first, std::span<const std::span<const std::byte>> payloads) {
+    if (payloads.size() == 1) {
+        auto single = first;
+        single.kind = kind::message;
+        single.payload = payloads[0];
+        return encode(single);
+    }
+    std::size_t records = 0;
+    for (auto p : payloads) records += detail::bin_header_size(p.size()) + p.size();
+    std::vector<std::byte> body(records);
+    detail::writer w(body.data());
+    for (auto p : payloads) w.bin(p);
+    auto batch = first;
+    batch.kind = kind::batch;
+    batch.correlation_id = 0;
+    batch.payload = body;
+    return encode(batch);
+}
+
+namespace detail {
+
+std::uint32_t next_batch_record(std::span<const std::byte> frame, std::uint32_t offset,
+                                envelope_layout::range& payload) noexcept {
+    const auto tag = static_cast<std::uint8_t>(frame[offset]);
+    std::uint32_t header = tag == 0xc4 ? 2 : tag == 0xc5 ? 3 : 5;
+    std::uint32_t size = 0;
+    for (std::uint32_t i = 1; i < header; ++i) size = (size << 8) | static_cast<std::uint8_t>(frame[offset + i]);
+    payload = {offset + header, size};
+    return offset + header + size;
+}
+
+} // namespace detail
 
 std::uint64_t next_message_id() noexcept {
     static std::atomic<std::uint64_t> counter{[] {

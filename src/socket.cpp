@@ -163,7 +163,35 @@ void socket::reject(const error& e) noexcept {
     }
 }
 
+namespace {
+
+// The next message of the batch in hand. The frame is shared (libzmq counts references to large
+// messages), except by the last message, which takes it over.
+message next_of_batch(socket::batch_cursor& b, const decode_limits& limits) {
+    auto layout = b.layout;
+    layout.kind = kind::message;
+    layout.batch_count = 0;
+    layout.id = b.next_id++;
+    b.next = next_batch_record({b.frame.data<std::byte>(), b.frame.size()}, b.next, layout.payload);
+    zmq::message_t topic, frame;
+    if (b.next < b.end) {
+        topic.copy(b.topic);
+        frame.copy(b.frame);
+    } else {
+        topic.move(b.topic);
+        frame.move(b.frame);
+    }
+    return {std::move(topic), std::move(frame), layout, limits};
+}
+
+} // namespace
+
 std::optional<message> receive_message(socket& s, bool with_topic, clock::time_point deadline) {
+    auto& batch = s.batch;
+    if (batch.next < batch.end) {
+        ++s.counters.received;
+        return next_of_batch(batch, s.options().limits);
+    }
     std::array<zmq::message_t, 2> frames;
     const std::size_t expected = with_topic ? 2 : 1;
     const char* shape = with_topic ? "publish-subscribe message" : "pipeline message";
@@ -179,10 +207,21 @@ std::optional<message> receive_message(socket& s, bool with_topic, clock::time_p
                                                  (with_topic ? "[topic][envelope])" : "[envelope])"));
             auto& body = frames[expected - 1];
             auto layout = envelope::parse({body.data<std::byte>(), body.size()}, s.options().limits);
-            if (layout.kind != kind::message)
+            ++s.counters.received;
+            if (layout.kind == kind::batch) {
+                batch.layout = layout;
+                batch.next = layout.payload.offset;
+                batch.end = layout.payload.offset + layout.payload.size;
+                batch.next_id = layout.id;
+                batch.frame = std::move(body);
+                batch.topic = with_topic ? std::move(frames[0]) : zmq::message_t();
+                return next_of_batch(batch, s.options().limits);
+            }
+            if (layout.kind != kind::message) {
+                --s.counters.received;
                 throw error(errc::malformed, std::string(shape) + ": envelope of kind " +
                                                  std::to_string(static_cast<int>(layout.kind)) + " (expected 1, message)");
-            ++s.counters.received;
+            }
             if (with_topic) return message(std::move(frames[0]), std::move(frames[1]), layout, s.options().limits);
             return message(zmq::message_t(), std::move(frames[0]), layout, s.options().limits);
         } catch (const error& e) {

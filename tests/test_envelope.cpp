@@ -50,6 +50,7 @@ constexpr std::string_view request_hex =
     "736b75a3412d31a371747902";
 constexpr std::string_view order_payload_hex = "82a3736b75a3412d31a371747902";
 constexpr std::string_view error_hex = "9a01000407cf0102030405060708ffa3737472a5707269636580c40dac6f7574206f662073746f636b";
+constexpr std::string_view batch_hex = "9a01000564002aa3696e74a080c40bc40101c40102c403cd012c";
 constexpr std::string_view newer_minor_hex = "9c010301090005a3737472a080c403a2686981a666757475726593010203c0";
 
 struct order {
@@ -287,4 +288,46 @@ TEST_CASE("envelope: message ids are unique and never 0") {
     for (int i = 0; i < 10000; ++i) ids.insert(next_message_id());
     CHECK(ids.size() == 10000);
     CHECK(ids.count(0) == 0);
+}
+
+TEST_CASE("envelope: a batch of three ints encodes to its test vector") {
+    auto& buf = detail::scratch();
+    std::vector<std::vector<std::byte>> payloads;
+    for (int v : {1, 2, 300}) {
+        auto p = encode_payload(v, buf);
+        payloads.emplace_back(p.begin(), p.end());
+    }
+    std::vector<std::span<const std::byte>> views(payloads.begin(), payloads.end());
+    CHECK(to_hex(encode_batch(outgoing{.id = 100, .timestamp_ns = 42, .type_name = "int"}, views)) == batch_hex);
+    // One message is sent as a plain message envelope.
+    auto single = encode_batch(outgoing{.id = 1}, {views.data(), 1});
+    CHECK(envelope::decode(single).kind() == kind::message);
+}
+
+TEST_CASE("envelope: a batch decodes with every record validated and counted") {
+    auto frame = from_hex(batch_hex);
+    auto e = envelope::decode(frame);
+    CHECK(e.kind() == kind::batch);
+    auto layout = envelope::parse(frame, {});
+    CHECK(layout.batch_count == 3);
+    std::vector<int> values;
+    auto at = layout.payload.offset;
+    while (at < layout.payload.offset + layout.payload.size) {
+        envelope_layout::range r;
+        at = detail::next_batch_record(frame, at, r);
+        values.push_back(decode_payload<int>(std::span(frame).subspan(r.offset, r.size), "int", {}));
+    }
+    CHECK(values == std::vector<int>{1, 2, 300});
+}
+
+TEST_CASE("envelope: a bad batch is rejected whole") {
+    // Record 3 declares 3 bytes with 2 present: the payload bin is consistent, a record is not.
+    CHECK(decode_error(from_hex("9a01000564002aa3696e74a080c40ac40101c40102c403cd01")) == errc::truncated);
+    // A record that is not a bin.
+    CHECK(decode_error(from_hex("9a01000564002aa3696e74a080c40301c401")) == errc::malformed);
+    // An empty batch.
+    CHECK(decode_error(from_hex("9a01000564002aa3696e74a080c400")) == errc::malformed);
+    // More records than max_batch.
+    auto frame = from_hex(batch_hex);
+    CHECK(decode_error(frame, nullptr, {.max_batch = 2}) == errc::limit_exceeded);
 }

@@ -1,5 +1,7 @@
 #include <courier/pipeline.hpp>
 
+#include <courier/detail/wire.hpp>
+
 #include "support/loopback.hpp"
 
 #include <doctest/doctest.h>
@@ -147,4 +149,47 @@ TEST_CASE("pipeline: a peer's frame over max_message_size never reaches the appl
     REQUIRE(got.has_value());
     CHECK(*got == "small");
     CHECK_FALSE(in.receive(50ms).has_value());
+}
+
+TEST_CASE("pipeline: a batch frame is handed out one message at a time, in order" * doctest::timeout(30)) {
+    context ctx;
+    puller in(ctx);
+    in.bind("inproc://batches");
+    zmq::socket_t plain(ctx.native(), zmq::socket_type::push);
+    plain.set(zmq::sockopt::linger, 0);
+    plain.connect("inproc://batches");
+    std::vector<std::vector<std::byte>> payloads;
+    detail::buffer buf;
+    for (int i = 0; i < 100; ++i) {
+        auto p = encode_payload(task{i, std::string(static_cast<std::size_t>(i), 'x')}, buf);
+        payloads.emplace_back(p.begin(), p.end());
+    }
+    std::vector<std::span<const std::byte>> views(payloads.begin(), payloads.end());
+    auto batch = encode_batch(outgoing{.id = 1000, .timestamp_ns = 7, .type_name = "test.Task"}, views);
+    // The same records but the last, which declares 5 bytes and has 1: the whole batch goes.
+    std::vector<std::byte> records;
+    for (const auto& p : payloads) {
+        std::vector<std::byte> one(detail::bin_header_size(p.size()) + p.size());
+        detail::writer(one.data()).bin(p);
+        records.insert(records.end(), one.begin(), one.end());
+    }
+    records.insert(records.end(), {std::byte{0xc4}, std::byte{5}, std::byte{1}});
+    auto bad = encode(outgoing{.kind = kind::batch, .id = 1, .type_name = "test.Task", .payload = records});
+    plain.send(zmq::buffer(bad), zmq::send_flags::none);
+    plain.send(zmq::buffer(batch), zmq::send_flags::none);
+    plain.send(zmq::buffer(encode(outgoing{.id = 5, .type_name = "int", .payload = std::vector<std::byte>{std::byte{9}}})),
+               zmq::send_flags::none);
+    for (int i = 0; i < 100; ++i) {
+        auto m = in.receive(5s);
+        REQUIRE(m.has_value());
+        CHECK(m->kind() == kind::message);
+        CHECK(m->id() == 1000u + static_cast<unsigned>(i));
+        CHECK(m->timestamp_ns() == 7);
+        auto t = m->as<task>();
+        CHECK(t.id == i);
+        CHECK(t.body.size() == static_cast<std::size_t>(i));
+    }
+    CHECK(in.receive<int>(5s) == std::optional<int>(9));
+    CHECK(in.counters().received == 101);
+    CHECK(in.counters().rejected == 1);
 }

@@ -23,6 +23,7 @@ enum class kind : std::uint8_t {
     request = 2, ///< a call; `subject` names the method
     reply = 3,   ///< a call's answer; `correlation_id` is the request's id
     error = 4,   ///< a call's failure; the payload is the error text
+    batch = 5,   ///< several messages in one frame; the payload holds one bin per message
 };
 
 /// Bounds on what a decoder accepts from untrusted bytes. Lengths and counts are further capped
@@ -33,6 +34,7 @@ struct decode_limits {
     std::size_t max_name = 256;          ///< bytes in a type name, subject, header name
     std::size_t max_depth = 32;          ///< nesting of arrays/maps in a payload or extension field
     std::size_t max_elements = 1u << 20; ///< elements in one array or map inside a payload
+    std::size_t max_batch = 1u << 16;    ///< messages in one batch frame
 
     /// Throws courier::error(invalid_option) when a limit is zero.
     void validate() const;
@@ -117,6 +119,7 @@ struct envelope_layout {
     std::int64_t timestamp_ns = 0;
     range type_name, subject, headers, payload;
     std::uint32_t header_count = 0;
+    std::uint32_t batch_count = 0; ///< messages in a batch (kind::batch), validated; 0 otherwise
 };
 
 /// A decoded envelope over bytes it does not own.
@@ -176,6 +179,17 @@ std::size_t encoded_size(const outgoing& e) noexcept;
 std::size_t encode(const outgoing& e, std::byte* out) noexcept;
 /// Convenience: the encoded envelope as a new vector.
 std::vector<std::byte> encode(const outgoing& e);
+
+/// A batch frame: `first`'s fields (kind and payload ignored) shared by one message per payload;
+/// message i gets id first.id + i. A single payload is encoded as a plain message envelope.
+std::vector<std::byte> encode_batch(const outgoing& first, std::span<const std::span<const std::byte>> payloads);
+
+namespace detail {
+/// The next record of a validated batch payload at `offset` in `frame`: sets `payload` to its
+/// bytes and returns the offset after it.
+std::uint32_t next_batch_record(std::span<const std::byte> frame, std::uint32_t offset,
+                                envelope_layout::range& payload) noexcept;
+} // namespace detail
 
 /// A fresh message id: unique within the process, random across processes, never 0.
 std::uint64_t next_message_id() noexcept;

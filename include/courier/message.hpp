@@ -30,9 +30,9 @@ public:
     std::string_view subject() const noexcept { return view().subject(); }
     header_view headers() const noexcept { return view().headers(); }
     std::span<const std::byte> payload() const noexcept { return view().payload(); }
-    /// The whole envelope frame, for forwarding it unchanged.
-    std::span<const std::byte> frame() const noexcept { return {body_.data<std::byte>(), body_.size()}; }
-    envelope view() const noexcept { return {frame(), layout_}; }
+    /// The envelope's fields as a view. A message that came in a batch shares its frame with the
+    /// rest of the batch; the view shows this message's fields only.
+    envelope view() const noexcept { return {{body_.data<std::byte>(), body_.size()}, layout_}; }
 
     /// The payload read as a T, under the receiving socket's decode limits. Throws courier::error
     /// (type_mismatch, truncated, malformed, limit_exceeded) naming what was wrong.

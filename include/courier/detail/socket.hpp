@@ -49,6 +49,14 @@ public:
     const socket_options& options() const noexcept { return options_; }
     courier::counters counters{};
 
+    /// A received batch frame being handed out one message at a time.
+    struct batch_cursor {
+        zmq::message_t topic, frame;
+        envelope_layout layout{};
+        std::uint32_t next = 0, end = 0;
+        std::uint64_t next_id = 0;
+    } batch;
+
 private:
     bool wait(short events, clock::time_point deadline);
     [[noreturn]] void fail(const char* what, const zmq::error_t& e) const;
