@@ -232,12 +232,15 @@ void writer::str(std::string_view s) noexcept {
     raw(s.data(), n);
 }
 
-void writer::bin(std::span<const std::byte> b) noexcept {
-    auto n = b.size();
+void writer::bin_header(std::size_t n) noexcept {
     if (n <= 0xff) put(0xc4), big_endian(n, 1);
     else if (n <= 0xffff) put(0xc5), big_endian(n, 2);
     else put(0xc6), big_endian(n, 4);
-    raw(b.data(), n);
+}
+
+void writer::bin(std::span<const std::byte> b) noexcept {
+    bin_header(b.size());
+    raw(b.data(), b.size());
 }
 
 } // namespace detail
@@ -436,16 +439,18 @@ std::uint32_t next_batch_record(std::span<const std::byte> frame, std::uint32_t 
 
 } // namespace detail
 
-std::uint64_t next_message_id() noexcept {
+std::uint64_t next_message_ids(std::uint64_t n) noexcept {
     static std::atomic<std::uint64_t> counter{[] {
         std::random_device rd;
         return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
     }()};
     for (;;) {
-        auto id = counter.fetch_add(1, std::memory_order_relaxed);
-        if (id != 0) return id;
+        auto first = counter.fetch_add(n, std::memory_order_relaxed);
+        if (first != 0 && first + n > first) return first; // skip a range holding 0
     }
 }
+
+std::uint64_t next_message_id() noexcept { return next_message_ids(1); }
 
 std::int64_t now_ns() noexcept {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(

@@ -2,11 +2,35 @@
 
 namespace courier {
 
-pusher::pusher(context& ctx, pusher_options options)
-    : socket_(ctx, zmq::socket_type::push, std::move(options.socket)) {}
+pusher::pusher(context& ctx, pusher_options options) : socket_(ctx, zmq::socket_type::push, options.socket) {
+    if (options.batching)
+        queue_ = std::make_unique<detail::send_queue>(socket_.native(), false, socket_.options(), *options.batching);
+}
+
+std::string pusher::bind(std::string_view endpoint) {
+    if (!queue_) return socket_.bind(endpoint);
+    std::lock_guard lock(queue_->socket_mutex());
+    return socket_.bind(endpoint);
+}
+
+void pusher::connect(std::string_view endpoint) {
+    if (!queue_) return socket_.connect(endpoint);
+    std::lock_guard lock(queue_->socket_mutex());
+    socket_.connect(endpoint);
+}
+
+void pusher::flush() {
+    if (queue_) queue_->flush();
+}
+
+void pusher::close() noexcept {
+    if (queue_) queue_->close();
+    socket_.close();
+}
 
 status pusher::push_payload(std::string_view type, std::span<const std::byte> payload, header_list headers,
                             std::chrono::milliseconds timeout) {
+    if (queue_) return queue_->send({}, type, payload, headers, detail::deadline_after(timeout), true);
     const outgoing e{.kind = kind::message,
                      .id = next_message_id(),
                      .timestamp_ns = now_ns(),

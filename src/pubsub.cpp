@@ -6,10 +6,38 @@
 namespace courier {
 
 publisher::publisher(context& ctx, publisher_options options)
-    : socket_(ctx, zmq::socket_type::pub, std::move(options.socket)) {}
+    : socket_(ctx, zmq::socket_type::pub, options.socket) {
+    if (options.batching)
+        queue_ = std::make_unique<detail::send_queue>(socket_.native(), true, socket_.options(), *options.batching);
+}
+
+std::string publisher::bind(std::string_view endpoint) {
+    if (!queue_) return socket_.bind(endpoint);
+    std::lock_guard lock(queue_->socket_mutex());
+    return socket_.bind(endpoint);
+}
+
+void publisher::connect(std::string_view endpoint) {
+    if (!queue_) return socket_.connect(endpoint);
+    std::lock_guard lock(queue_->socket_mutex());
+    socket_.connect(endpoint);
+}
+
+void publisher::flush() {
+    if (queue_) queue_->flush();
+}
+
+void publisher::close() noexcept {
+    if (queue_) queue_->close();
+    socket_.close();
+}
 
 void publisher::publish_payload(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
                                 header_list headers) {
+    if (queue_) {
+        (void)queue_->send(topic, type, payload, headers, detail::clock::time_point::max(), false); // full: counted
+        return;
+    }
     const outgoing e{.kind = kind::message,
                      .id = next_message_id(),
                      .timestamp_ns = now_ns(),

@@ -36,7 +36,7 @@ socket::socket(context& ctx, zmq::socket_type type, socket_options options) : op
     }
 }
 
-void socket::fail(const char* what, const zmq::error_t& e) const {
+void fail(const char* what, const zmq::error_t& e) {
     if (e.num() == ETERM) throw error(errc::closed, std::string(what) + ": the context was shut down");
     if (e.num() == EINVAL || e.num() == EPROTONOSUPPORT || e.num() == ENOCOMPATPROTO || e.num() == EADDRINUSE ||
         e.num() == EADDRNOTAVAIL || e.num() == ENODEV)
@@ -83,8 +83,7 @@ void socket::disconnect(std::string_view endpoint) {
 
 void socket::close() noexcept { sock_.close(); }
 
-bool socket::wait(short events, clock::time_point deadline) {
-    if (!sock_) throw error(errc::closed, "socket is closed");
+bool wait_for(zmq::socket_ref sock, short events, clock::time_point deadline) {
     for (;;) {
         long timeout = -1;
         if (deadline != clock::time_point::max()) {
@@ -93,7 +92,7 @@ bool socket::wait(short events, clock::time_point deadline) {
             // Round up: polling for 0 ms on a 0.4 ms remainder would spin.
             timeout = static_cast<long>(std::chrono::ceil<std::chrono::milliseconds>(left).count());
         }
-        zmq_pollitem_t item{sock_.handle(), 0, events, 0};
+        zmq_pollitem_t item{sock.handle(), 0, events, 0};
         int rc = zmq_poll(&item, 1, timeout);
         if (rc < 0) {
             if (zmq_errno() == EINTR) continue;
@@ -103,28 +102,33 @@ bool socket::wait(short events, clock::time_point deadline) {
     }
 }
 
-bool socket::send(std::span<zmq::message_t> frames, clock::time_point deadline) {
-    if (!sock_) throw error(errc::closed, "send: socket is closed");
+bool send_frames(zmq::socket_ref sock, std::span<zmq::message_t> frames, clock::time_point deadline,
+                 std::size_t max_size) {
     for (auto& f : frames)
-        if (f.size() > options_.max_message_size)
+        if (f.size() > max_size)
             throw error(errc::message_too_large, "send: a frame of " + std::to_string(f.size()) +
-                                                     " bytes is over max_message_size (" +
-                                                     std::to_string(options_.max_message_size) + ")");
+                                                     " bytes is over max_message_size (" + std::to_string(max_size) + ")");
     const auto n = frames.size();
     try {
         for (;;) {
             auto flags = zmq::send_flags::dontwait | (n > 1 ? zmq::send_flags::sndmore : zmq::send_flags::none);
-            if (sock_.send(frames[0], flags)) break;
-            if (!wait(ZMQ_POLLOUT, deadline)) {
-                ++counters.timed_out;
-                return false;
-            }
+            if (sock.send(frames[0], flags)) break;
+            if (!wait_for(sock, ZMQ_POLLOUT, deadline)) return false;
         }
         // libzmq queues a multipart message whole once its first frame is accepted.
         for (std::size_t i = 1; i < n; ++i)
-            sock_.send(frames[i], i + 1 < n ? zmq::send_flags::sndmore : zmq::send_flags::none);
+            sock.send(frames[i], i + 1 < n ? zmq::send_flags::sndmore : zmq::send_flags::none);
     } catch (const zmq::error_t& e) {
         fail("send", e);
+    }
+    return true;
+}
+
+bool socket::send(std::span<zmq::message_t> frames, clock::time_point deadline) {
+    if (!sock_) throw error(errc::closed, "send: socket is closed");
+    if (!send_frames(sock_, frames, deadline, options_.max_message_size)) {
+        ++counters.timed_out;
+        return false;
     }
     ++counters.sent;
     return true;
@@ -135,7 +139,7 @@ std::size_t socket::receive(std::span<zmq::message_t> frames, clock::time_point 
     try {
         for (;;) {
             if (sock_.recv(frames[0], zmq::recv_flags::dontwait)) break;
-            if (!wait(ZMQ_POLLIN, deadline)) return 0;
+            if (!wait_for(sock_, ZMQ_POLLIN, deadline)) return 0;
         }
         std::size_t count = 1;
         bool more = frames[0].more();

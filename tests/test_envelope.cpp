@@ -149,10 +149,11 @@ TEST_CASE("envelope: headers iterate in order and encode round trip") {
 TEST_CASE("envelope: every size class of every field round-trips") {
     std::string big_name(300, 'n');
     std::vector<std::byte> big_payload(70000, std::byte{0x5a});
+    const std::string big_value(70000, 'v');
     for (std::uint64_t id : {0ull, 127ull, 128ull, 255ull, 256ull, 65535ull, 65536ull, 0xffffffffull, 0x100000000ull, ~0ull})
         for (std::int64_t ts : {0ll, -1ll, -32ll, -33ll, -128ll, -129ll, -32768ll, -32769ll, -2147483648ll,
                                 -2147483649ll, 9223372036854775807ll}) {
-            const header hs[] = {{big_name, std::string(70000, 'v')}};
+            const header hs[] = {{big_name, big_value}};
             outgoing o{.kind = kind::reply, .id = id, .correlation_id = id, .timestamp_ns = ts,
                        .type_name = "t", .subject = big_name, .headers = hs, .payload = big_payload};
             auto frame = encode(o);

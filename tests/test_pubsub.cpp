@@ -215,8 +215,7 @@ TEST_CASE("pubsub: bad input from a plain publisher is counted and skipped, good
     }
     REQUIRE(seen.empty());
 
-    auto truncated = good;
-    truncated.pop_back();
+    const std::vector<std::byte> truncated(good.begin(), good.end() - 1);
     auto major2 = good;
     major2[1] = std::byte{2};
     auto wrong_kind = encode(outgoing{.kind = kind::request, .id = 3});

@@ -193,6 +193,8 @@ std::uint32_t next_batch_record(std::span<const std::byte> frame, std::uint32_t 
 
 /// A fresh message id: unique within the process, random across processes, never 0.
 std::uint64_t next_message_id() noexcept;
+/// The first of `n` consecutive fresh ids (for a batch), none of them 0.
+std::uint64_t next_message_ids(std::uint64_t n) noexcept;
 /// Now, in nanoseconds since the Unix epoch.
 std::int64_t now_ns() noexcept;
 

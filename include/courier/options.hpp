@@ -45,6 +45,7 @@ struct counters {
     std::uint64_t late = 0;      ///< replies that came after their call had ended, dropped
     std::uint64_t failed = 0;    ///< requests answered with an error (handler threw, unknown method)
     std::uint64_t unroutable = 0; ///< replies dropped because the caller was gone or full
+    std::uint64_t dropped = 0;    ///< messages a batching publisher refused because its queue was full
 };
 
 } // namespace courier

@@ -2,14 +2,17 @@
 // Pipeline: pushers hand messages round-robin to connected pullers; a puller fair-queues from
 // all its pushers. Frames are [envelope].
 
+#include "courier/batch.hpp"
 #include "courier/codec.hpp"
 #include "courier/context.hpp"
+#include "courier/detail/send_queue.hpp"
 #include "courier/detail/socket.hpp"
 #include "courier/message.hpp"
 #include "courier/options.hpp"
 #include "courier/status.hpp"
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,21 +21,29 @@ namespace courier {
 
 struct pusher_options {
     socket_options socket{};
+    /// Set to batch small messages and to make push() thread-safe (courier/batch.hpp).
+    std::optional<courier::batching> batching{};
 };
 
 /// Sends typed messages to pullers, round-robin. A push waits while every puller is send_hwm
 /// messages behind (or none is connected), at most socket.send_timeout or the timeout given.
-/// Move-only owner of one socket. @par Thread safety: one thread at a time.
+/// With batching, a push waits only for room in the queue; a batch goes whole to one puller.
+/// Move-only owner of one socket. @par Thread safety: one thread at a time; with batching set,
+/// push(), flush() and counters() may be called from any number of threads at once.
 class pusher {
 public:
     explicit pusher(context& ctx, pusher_options options = {});
 
-    std::string bind(std::string_view endpoint) { return socket_.bind(endpoint); }
-    void connect(std::string_view endpoint) { socket_.connect(endpoint); }
-    void close() noexcept { socket_.close(); }
+    std::string bind(std::string_view endpoint);
+    void connect(std::string_view endpoint);
+    /// Flushes what is queued (batching), then closes the socket. Idempotent.
+    void close() noexcept;
+    /// Returns once everything pushed before the call was handed to libzmq (or, after
+    /// send_timeout without room, dropped and counted as timed_out).
+    void flush();
 
-    /// Pushes `value`: status::ok once libzmq has queued it, status::timeout if no room came in
-    /// time. Throws courier::error(message_too_large) or (closed).
+    /// Pushes `value`: status::ok once libzmq (or, with batching, the queue) has it,
+    /// status::timeout if no room came in time. Throws courier::error(message_too_large) or (closed).
     template <class T>
     [[nodiscard]] status push(const T& value, header_list headers = {}) {
         return push_payload(type_name<T>::value, encode_payload(value, detail::scratch()), headers,
@@ -46,11 +57,13 @@ public:
     [[nodiscard]] status push_payload(std::string_view type, std::span<const std::byte> payload, header_list headers,
                                       std::chrono::milliseconds timeout);
 
-    const courier::counters& counters() const noexcept { return socket_.counters; }
+    courier::counters counters() const { return queue_ ? queue_->counters() : socket_.counters; }
+    /// The libzmq socket. With batching, the sending thread uses it too: leave it alone.
     zmq::socket_t& native() noexcept { return socket_.native(); }
 
 private:
     detail::socket socket_;
+    std::unique_ptr<detail::send_queue> queue_; // declared after socket_: closed before it
 };
 
 struct puller_options {
@@ -77,7 +90,7 @@ public:
         return detail::receive_as<T>(socket_, false, detail::deadline_after(timeout));
     }
 
-    const courier::counters& counters() const noexcept { return socket_.counters; }
+    courier::counters counters() const { return socket_.counters; }
     zmq::socket_t& native() noexcept { return socket_.native(); }
 
 private:

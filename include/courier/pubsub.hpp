@@ -2,14 +2,17 @@
 // Publish-subscribe: frames are [topic][envelope]. The topic is its own frame so libzmq's prefix
 // filtering matches it, and a plain zmq SUB socket can subscribe too.
 
+#include "courier/batch.hpp"
 #include "courier/codec.hpp"
 #include "courier/context.hpp"
+#include "courier/detail/send_queue.hpp"
 #include "courier/detail/socket.hpp"
 #include "courier/message.hpp"
 #include "courier/options.hpp"
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,18 +23,26 @@ namespace courier {
 
 struct publisher_options {
     socket_options socket{};
+    /// Set to batch small messages and to make publish() thread-safe (courier/batch.hpp).
+    std::optional<courier::batching> batching{};
 };
 
 /// Sends typed messages on topics to every subscriber whose prefix matches. Never blocks: a
-/// subscriber that falls send_hwm messages behind loses what does not fit (libzmq PUB semantics).
-/// Move-only owner of one socket. @par Thread safety: one thread at a time.
+/// subscriber that falls send_hwm messages behind loses what does not fit (libzmq PUB semantics),
+/// and with batching, a message that finds the queue full is dropped and counted.
+/// Move-only owner of one socket. @par Thread safety: one thread at a time; with batching set,
+/// publish(), flush() and counters() may be called from any number of threads at once.
 class publisher {
 public:
     explicit publisher(context& ctx, publisher_options options = {});
 
-    std::string bind(std::string_view endpoint) { return socket_.bind(endpoint); }
-    void connect(std::string_view endpoint) { socket_.connect(endpoint); }
-    void close() noexcept { socket_.close(); }
+    std::string bind(std::string_view endpoint);
+    void connect(std::string_view endpoint);
+    /// Flushes what is queued (batching), then closes the socket. Idempotent.
+    void close() noexcept;
+    /// Returns once everything published before the call was handed to libzmq. Without
+    /// batching there is nothing to wait for.
+    void flush();
 
     /// Publishes `value` on `topic`. Throws courier::error(message_too_large) or (closed).
     template <class T>
@@ -42,11 +53,13 @@ public:
     void publish_payload(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
                          header_list headers = {});
 
-    const courier::counters& counters() const noexcept { return socket_.counters; }
+    courier::counters counters() const { return queue_ ? queue_->counters() : socket_.counters; }
+    /// The libzmq socket. With batching, the sending thread uses it too: leave it alone.
     zmq::socket_t& native() noexcept { return socket_.native(); }
 
 private:
     detail::socket socket_;
+    std::unique_ptr<detail::send_queue> queue_; // declared after socket_: closed before it
 };
 
 struct subscriber_options {
@@ -109,7 +122,7 @@ public:
     /// Exceptions from handlers propagate to the caller.
     bool dispatch(std::chrono::milliseconds timeout);
 
-    const courier::counters& counters() const noexcept { return socket_.counters; }
+    courier::counters counters() const { return socket_.counters; }
     zmq::socket_t& native() noexcept { return socket_.native(); }
 
 private:

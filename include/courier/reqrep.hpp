@@ -124,7 +124,7 @@ public:
 
     /// Calls sent whose reply has not been waited for yet.
     std::size_t in_flight() const noexcept { return in_flight_.size(); }
-    const courier::counters& counters() const noexcept { return socket_.counters; }
+    courier::counters counters() const { return socket_.counters; }
     zmq::socket_t& native() noexcept { return socket_.native(); }
 
 private:
@@ -186,7 +186,7 @@ public:
     /// Serves until `stop` is requested; notices the request within `stop_check`.
     void run(std::stop_token stop, std::chrono::milliseconds stop_check = std::chrono::milliseconds(50));
 
-    const courier::counters& counters() const noexcept { return socket_.counters; }
+    courier::counters counters() const { return socket_.counters; }
     zmq::socket_t& native() noexcept { return socket_.native(); }
 
 private:

@@ -58,12 +58,18 @@ public:
     } batch;
 
 private:
-    bool wait(short events, clock::time_point deadline);
-    [[noreturn]] void fail(const char* what, const zmq::error_t& e) const;
-
     zmq::socket_t sock_;
     socket_options options_;
 };
+
+/// Translates a libzmq error into courier::error (closed, invalid_argument or zmq).
+[[noreturn]] void fail(const char* what, const zmq::error_t& e);
+/// Waits until `sock` is ready for `events` (ZMQ_POLLIN/POLLOUT); false if the deadline passed.
+bool wait_for(zmq::socket_ref sock, short events, clock::time_point deadline);
+/// Sends `frames` as one message, waiting for room until `deadline`; false on timeout. Throws
+/// message_too_large if a frame is over `max_size`, and what fail() throws.
+bool send_frames(zmq::socket_ref sock, std::span<zmq::message_t> frames, clock::time_point deadline,
+                 std::size_t max_size);
 
 /// Receives the next good message of kind::message, framed [topic][envelope] when `with_topic`
 /// and [envelope] otherwise; bad input on the way is rejected (counted, reported) and skipped.

@@ -70,6 +70,7 @@ public:
     void integer(std::int64_t v) noexcept;
     void str(std::string_view s) noexcept;
     void bin(std::span<const std::byte> b) noexcept;
+    void bin_header(std::size_t n) noexcept;
 
 private:
     void put(std::uint8_t b) noexcept { *pos_++ = static_cast<std::byte>(b); }

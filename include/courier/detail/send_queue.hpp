@@ -1,0 +1,83 @@
+#pragma once
+// Private: the thread-safe, batching send path of a publisher or pusher (courier::batching).
+
+#include "courier/batch.hpp"
+#include "courier/detail/socket.hpp"
+#include "courier/envelope.hpp"
+#include "courier/status.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace courier::detail {
+
+/// Takes messages from any number of threads and sends them through one socket. A call that
+/// finds the sender idle, and comes more than direct_gap after the previous one, sends at once
+/// from the calling thread; otherwise it appends to the open batch, which the sending thread
+/// takes, with whatever else accumulated, as soon as it is free. Per calling thread, order is kept.
+/// @par Thread safety: every member may be called from any thread.
+class send_queue {
+public:
+    /// `sock` must outlive the queue; the queue is its only user until close() returns.
+    send_queue(zmq::socket_ref sock, bool with_topic, const socket_options& socket, const batching& options);
+    ~send_queue();
+    send_queue(const send_queue&) = delete;
+    send_queue& operator=(const send_queue&) = delete;
+
+    /// Sends or queues one message. `may_wait`: wait for queue room until `deadline` (pusher)
+    /// or refuse at once with status::full (publisher).
+    status send(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
+                header_list headers, clock::time_point deadline, bool may_wait);
+    /// Returns once every message queued before the call has been handed to libzmq (or dropped
+    /// after send_timeout, counted as timed_out).
+    void flush();
+    /// Flushes, then stops the sending thread. Idempotent.
+    void close() noexcept;
+
+    /// Serialises other uses of the socket (bind, connect) with the sending thread.
+    std::mutex& socket_mutex() noexcept { return socket_mutex_; }
+    courier::counters counters() const;
+
+private:
+    struct pending {
+        std::string topic, type;
+        std::vector<std::byte> records; // bin records; or one whole envelope if `whole`
+        std::size_t count = 0;
+        std::int64_t timestamp_ns = 0;
+        bool whole = false;
+        clock::time_point opened{};
+    };
+    void run(std::stop_token);
+    bool send_frame(const pending& p); // under socket_mutex_
+    bool send_direct(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
+                     header_list headers, clock::time_point deadline);
+    std::unique_ptr<pending> fresh();
+
+    zmq::socket_ref sock_;
+    const bool with_topic_;
+    const socket_options socket_options_;
+    const batching options_;
+
+    mutable std::mutex socket_mutex_; // guards sock_ and counters_
+    courier::counters counters_{};
+
+    mutable std::mutex mutex_; // guards everything below
+    std::condition_variable wake_;     // the sending thread waits here for work
+    std::condition_variable progress_; // callers wait here for room or for a flush
+    std::vector<std::unique_ptr<pending>> ready_, spare_;
+    std::unique_ptr<pending> open_;
+    std::size_t queued_bytes_ = 0;
+    std::uint64_t queued_ = 0, done_ = 0, dropped_ = 0, refused_timeouts_ = 0;
+    bool sender_waiting_ = false, sender_busy_ = false, flushing_ = false, stopping_ = false;
+    std::atomic<clock::rep> last_call_{0};
+    std::jthread sender_;
+};
+
+} // namespace courier::detail

@@ -1,0 +1,273 @@
+#include "courier/detail/send_queue.hpp"
+
+#include "courier/detail/wire.hpp"
+
+#include <array>
+#include <cstring>
+#include <pthread.h>
+#include <sched.h>
+
+namespace courier {
+
+void batching::validate() const {
+    auto bad = [](const std::string& what) { throw error(errc::invalid_option, "batching." + what); };
+    if (max_messages < 1 || max_messages > (1u << 16))
+        bad("max_messages must be 1 .. 65536, not " + std::to_string(max_messages));
+    if (max_bytes < 1 || max_bytes > (16u << 20)) bad("max_bytes must be 1 B .. 16 MiB, not " + std::to_string(max_bytes));
+    if (max_delay.count() < 0 || max_delay > std::chrono::seconds(1))
+        bad("max_delay must be 0 .. 1 s, not " + std::to_string(max_delay.count()) + " us");
+    if (max_queued_bytes < 1024 || max_queued_bytes > (std::size_t{1} << 30))
+        bad("max_queued_bytes must be 1 KiB .. 1 GiB, not " + std::to_string(max_queued_bytes));
+    if (direct_gap.count() < 0 || direct_gap > std::chrono::seconds(1))
+        bad("direct_gap must be 0 .. 1 s, not " + std::to_string(direct_gap.count()) + " us");
+    if (cpu < -1 || cpu > 1023) bad("cpu must be -1 (not pinned) .. 1023, not " + std::to_string(cpu));
+}
+
+namespace detail {
+namespace {
+
+// Room for the envelope fields before a batch's records: array, versions, kind, ids, timestamp,
+// the type name's header, empty subject and headers, the records' bin header.
+constexpr std::size_t prefix_reserve = 1 + 1 + 1 + 1 + 9 + 1 + 9 + 5 + 1 + 1 + 5;
+
+} // namespace
+
+send_queue::send_queue(zmq::socket_ref sock, bool with_topic, const socket_options& socket, const batching& options)
+    : sock_(sock), with_topic_(with_topic), socket_options_(socket), options_(options) {
+    options_.validate();
+    if (options_.max_bytes + prefix_reserve + socket_options_.limits.max_name > socket_options_.max_message_size)
+        throw error(errc::invalid_option, "batching.max_bytes must leave room for the envelope within max_message_size");
+    sender_ = std::jthread([this](std::stop_token stop) { run(stop); });
+}
+
+send_queue::~send_queue() { close(); }
+
+courier::counters send_queue::counters() const {
+    courier::counters c;
+    {
+        std::lock_guard s(socket_mutex_);
+        c = counters_;
+    }
+    std::lock_guard q(mutex_);
+    c.dropped = dropped_;
+    c.timed_out += refused_timeouts_;
+    return c;
+}
+
+std::unique_ptr<send_queue::pending> send_queue::fresh() {
+    if (spare_.empty()) return std::make_unique<pending>();
+    auto p = std::move(spare_.back());
+    spare_.pop_back();
+    p->records.clear();
+    p->count = 0;
+    return p;
+}
+
+status send_queue::send(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
+                        header_list headers, clock::time_point deadline, bool may_wait) {
+    if (payload.size() + topic.size() + type.size() + prefix_reserve > socket_options_.max_message_size)
+        throw error(errc::message_too_large, "send: a payload of " + std::to_string(payload.size()) +
+                                                 " bytes is over max_message_size (" +
+                                                 std::to_string(socket_options_.max_message_size) + ")");
+    const auto now = clock::now();
+    const auto previous = last_call_.exchange(now.time_since_epoch().count(), std::memory_order_relaxed);
+    if (now.time_since_epoch().count() - previous >=
+        std::chrono::duration_cast<clock::duration>(options_.direct_gap).count()) {
+        // Low load: send from this thread if nothing is queued or being sent (order is kept).
+        std::unique_lock socket_lock(socket_mutex_, std::try_to_lock);
+        if (socket_lock) {
+            bool idle;
+            {
+                std::lock_guard q(mutex_);
+                idle = !stopping_ && ready_.empty() && !open_ && !sender_busy_;
+            }
+            if (idle) return send_direct(topic, type, payload, headers, deadline) ? status::ok : status::timeout;
+        }
+    }
+
+    // A message with headers travels alone, encoded now; others join the open batch.
+    std::vector<std::byte> whole;
+    if (!headers.items().empty())
+        whole = encode(outgoing{.kind = kind::message,
+                                .id = next_message_id(),
+                                .timestamp_ns = now_ns(),
+                                .type_name = type,
+                                .headers = headers,
+                                .payload = payload});
+    const std::size_t bytes = whole.empty() ? bin_header_size(payload.size()) + payload.size() : whole.size();
+
+    std::unique_lock q(mutex_);
+    for (;;) {
+        if (stopping_) throw error(errc::closed, "send: the sender is closed");
+        if (queued_bytes_ == 0 || queued_bytes_ + bytes <= options_.max_queued_bytes) break;
+        if (!may_wait) {
+            ++dropped_;
+            return status::full;
+        }
+        if (progress_.wait_until(q, deadline) == std::cv_status::timeout && queued_bytes_ != 0 &&
+            queued_bytes_ + bytes > options_.max_queued_bytes) {
+            ++refused_timeouts_;
+            return status::timeout;
+        }
+    }
+    const bool joins = open_ && whole.empty() && !open_->whole && open_->topic == topic && open_->type == type &&
+                       open_->count < options_.max_messages && open_->records.size() + bytes <= options_.max_bytes;
+    if (!joins) {
+        if (open_) ready_.push_back(std::move(open_));
+        open_ = fresh();
+        open_->topic.assign(topic);
+        open_->type.assign(type);
+        open_->whole = !whole.empty();
+        open_->timestamp_ns = now_ns();
+        open_->opened = now;
+    }
+    if (open_->whole) {
+        open_->records = std::move(whole);
+    } else {
+        const auto at = open_->records.size();
+        open_->records.resize(at + bytes);
+        writer(open_->records.data() + at).bin(payload);
+    }
+    ++open_->count;
+    queued_bytes_ += bytes;
+    ++queued_;
+    if (open_->whole || open_->count >= options_.max_messages || open_->records.size() >= options_.max_bytes)
+        ready_.push_back(std::move(open_));
+    if (sender_waiting_) wake_.notify_one();
+    return status::ok;
+}
+
+bool send_queue::send_direct(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
+                             header_list headers, clock::time_point deadline) {
+    const outgoing e{.kind = kind::message,
+                     .id = next_message_id(),
+                     .timestamp_ns = now_ns(),
+                     .type_name = type,
+                     .headers = headers,
+                     .payload = payload};
+    std::array<zmq::message_t, 2> frames;
+    std::size_t n = 0;
+    if (with_topic_) frames[n++] = zmq::message_t(topic.data(), topic.size());
+    frames[n] = zmq::message_t(encoded_size(e));
+    encode(e, frames[n++].data<std::byte>());
+    if (!send_frames(sock_, {frames.data(), n}, deadline, socket_options_.max_message_size)) {
+        ++counters_.timed_out;
+        return false;
+    }
+    ++counters_.sent;
+    return true;
+}
+
+bool send_queue::send_frame(const pending& p) {
+    std::array<zmq::message_t, 2> frames;
+    std::size_t n = 0;
+    if (with_topic_) frames[n++] = zmq::message_t(p.topic.data(), p.topic.size());
+    if (p.whole) {
+        frames[n++] = zmq::message_t(p.records.data(), p.records.size());
+    } else {
+        // One message is a plain envelope, whose last field, bin(payload), is exactly its record.
+        const bool batch = p.count > 1;
+        const auto first_id = next_message_ids(p.count);
+        const std::size_t prefix = 1 + 1 + 1 + 1 + uint_size(first_id) + 1 + int_size(p.timestamp_ns) +
+                                   str_header_size(p.type.size()) + p.type.size() + 1 + 1 +
+                                   (batch ? bin_header_size(p.records.size()) : 0);
+        zmq::message_t body(prefix + p.records.size());
+        writer w(body.data<std::byte>());
+        w.array_header(10);
+        w.uint(wire_major);
+        w.uint(wire_minor);
+        w.uint(static_cast<std::uint8_t>(batch ? kind::batch : kind::message));
+        w.uint(first_id);
+        w.uint(0);
+        w.integer(p.timestamp_ns);
+        w.str(p.type);
+        w.str({});
+        w.map_header(0);
+        if (batch) w.bin_header(p.records.size());
+        std::memcpy(w.position(), p.records.data(), p.records.size());
+        frames[n++] = std::move(body);
+    }
+    try {
+        if (send_frames(sock_, {frames.data(), n}, deadline_after(socket_options_.send_timeout), SIZE_MAX)) {
+            counters_.sent += p.count;
+            return true;
+        }
+        counters_.timed_out += p.count;
+    } catch (const error&) {
+        counters_.failed += p.count; // the context was shut down: nothing can be sent any more
+    }
+    return false;
+}
+
+void send_queue::run(std::stop_token) {
+    if (options_.cpu >= 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(options_.cpu, &set);
+        pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+    }
+    std::vector<std::unique_ptr<pending>> taken;
+    std::unique_lock q(mutex_);
+    for (;;) {
+        while (ready_.empty() && !open_ && !stopping_) {
+            sender_waiting_ = true;
+            wake_.wait(q);
+            sender_waiting_ = false;
+        }
+        if (ready_.empty() && !open_) return; // stopping, and everything is sent
+        if (options_.max_delay.count() > 0 && ready_.empty() && !flushing_ && !stopping_) {
+            sender_waiting_ = true;
+            wake_.wait_until(q, open_->opened + options_.max_delay,
+                             [&] { return !ready_.empty() || flushing_ || stopping_; });
+            sender_waiting_ = false;
+        }
+        taken.swap(ready_);
+        // The open batch goes too, unless it may still wait for more (max_delay).
+        if (open_ && (options_.max_delay.count() == 0 || flushing_ || stopping_ ||
+                      clock::now() >= open_->opened + options_.max_delay))
+            taken.push_back(std::move(open_));
+        if (taken.empty()) continue;
+        sender_busy_ = true;
+        q.unlock();
+        std::size_t bytes = 0, messages = 0;
+        {
+            std::lock_guard s(socket_mutex_);
+            for (const auto& p : taken) {
+                bytes += p->records.size();
+                messages += p->count;
+                send_frame(*p);
+            }
+        }
+        q.lock();
+        sender_busy_ = false;
+        queued_bytes_ -= bytes;
+        done_ += messages;
+        for (auto& p : taken)
+            if (spare_.size() < 16) spare_.push_back(std::move(p));
+        taken.clear();
+        if (done_ == queued_) flushing_ = false;
+        progress_.notify_all();
+    }
+}
+
+void send_queue::flush() {
+    std::unique_lock q(mutex_);
+    const auto target = queued_;
+    if (done_ >= target) return;
+    flushing_ = true;
+    if (sender_waiting_) wake_.notify_one();
+    progress_.wait(q, [&] { return done_ >= target; });
+}
+
+void send_queue::close() noexcept {
+    {
+        std::lock_guard q(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    progress_.notify_all();
+    if (sender_.joinable()) sender_.join();
+}
+
+} // namespace detail
+} // namespace courier

@@ -1,0 +1,251 @@
+#include <courier/batch.hpp>
+
+#include <courier/pipeline.hpp>
+#include <courier/pubsub.hpp>
+
+#include "support/loopback.hpp"
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace courier;
+using namespace std::chrono_literals;
+using test::transport;
+
+namespace {
+
+struct point {
+    static constexpr std::string_view courier_type_name = "test.Point";
+    int sender = 0;
+    int seq = 0;
+    MSGPACK_DEFINE_MAP(sender, seq)
+};
+
+// Frames as a plain PULL socket sees them: (kind, messages in the frame).
+std::vector<std::pair<kind, std::uint32_t>> frames_of(zmq::socket_t& plain, std::size_t messages) {
+    std::vector<std::pair<kind, std::uint32_t>> out;
+    std::size_t seen = 0;
+    while (seen < messages) {
+        zmq::message_t frame;
+        REQUIRE(plain.recv(frame));
+        auto layout = envelope::parse({frame.data<std::byte>(), frame.size()}, {});
+        const auto n = layout.kind == kind::batch ? layout.batch_count : 1u;
+        out.emplace_back(layout.kind, n);
+        seen += n;
+    }
+    return out;
+}
+
+zmq::socket_t plain_puller(context& ctx, const std::string& endpoint) {
+    zmq::socket_t s(ctx.native(), zmq::socket_type::pull);
+    s.set(zmq::sockopt::linger, 0);
+    s.set(zmq::sockopt::rcvtimeo, 5000);
+    s.bind(endpoint);
+    return s;
+}
+
+} // namespace
+
+TEST_CASE("batch: messages queued while the sender is busy go out together, max_messages at a time" *
+          doctest::timeout(30)) {
+    context ctx;
+    auto plain = plain_puller(ctx, "inproc://batches");
+    // direct_gap 1 s: only the first call leaves directly; max_delay 1 s: a batch goes when full.
+    pusher out(ctx, {.batching = batching{.max_messages = 256, .max_delay = 1s, .direct_gap = 1s}});
+    out.connect("inproc://batches");
+    for (int i = 0; i < 768; ++i) REQUIRE(out.push(i) == status::ok);
+    out.flush();
+    auto frames = frames_of(plain, 768);
+    using f = std::pair<kind, std::uint32_t>;
+    CHECK(frames == std::vector<f>{{kind::message, 1}, {kind::batch, 256}, {kind::batch, 256}, {kind::batch, 255}});
+    CHECK(out.counters().sent == 768);
+}
+
+TEST_CASE("batch: a batch frame stays within max_bytes; a larger message travels alone" * doctest::timeout(30)) {
+    context ctx;
+    auto plain = plain_puller(ctx, "inproc://sized");
+    pusher out(ctx, {.batching = batching{.max_bytes = 1000, .max_delay = 1s, .direct_gap = 1s}});
+    out.connect("inproc://sized");
+    const bytes hundred(100, std::byte{1}); // a record of 102 bytes: 9 fit in 1000
+    REQUIRE(out.push(hundred) == status::ok); // direct
+    for (int i = 0; i < 18; ++i) REQUIRE(out.push(hundred) == status::ok);
+    REQUIRE(out.push(bytes(5000, std::byte{2})) == status::ok);
+    out.flush();
+    auto frames = frames_of(plain, 20);
+    using f = std::pair<kind, std::uint32_t>;
+    CHECK(frames == std::vector<f>{{kind::message, 1}, {kind::batch, 9}, {kind::batch, 9}, {kind::message, 1}});
+}
+
+TEST_CASE("batch: receivers hand batched messages out one by one, in order, on every transport" *
+          doctest::timeout(60)) {
+    auto check = [](transport t) {
+        context ctx;
+        puller in(ctx);
+        pusher out(ctx, {.batching = batching{}});
+        out.connect(in.bind(test::bind_endpoint(t)));
+        constexpr int n = 20000;
+        // No flush before receiving: what is in flight is bounded by the HWMs, counted in frames.
+        for (int i = 0; i < n; ++i) REQUIRE(out.push(point{0, i}) == status::ok);
+        for (int i = 0; i < n; ++i) {
+            auto p = in.receive<point>(5s);
+            REQUIRE(p.has_value());
+            REQUIRE(p->seq == i);
+        }
+        CHECK_FALSE(in.receive(10ms).has_value());
+        CHECK(out.counters().sent == n);
+        CHECK(in.counters().received == n);
+    };
+    SUBCASE("inproc") { check(transport::inproc); }
+    SUBCASE("ipc") { check(transport::ipc); }
+    SUBCASE("tcp") { check(transport::tcp); }
+}
+
+TEST_CASE("batch: a batching publisher keeps the order across topics" * doctest::timeout(30)) {
+    context ctx;
+    publisher pub(ctx, {.batching = batching{.max_delay = 1s, .direct_gap = 1s}});
+    subscriber sub(ctx);
+    sub.connect(pub.bind(test::bind_endpoint(transport::tcp)));
+    sub.subscribe("a");
+    sub.subscribe("b");
+    test::await_subscription(pub, sub);
+    std::vector<std::string> sent;
+    for (int run = 0; run < 6; ++run)
+        for (int i = 0; i < 10; ++i) {
+            const std::string topic = run % 2 ? "b" : "a";
+            pub.publish(topic, run * 10 + i);
+            sent.push_back(topic + std::to_string(run * 10 + i));
+        }
+    pub.flush();
+    std::vector<std::string> got;
+    for (std::size_t i = 0; i < sent.size(); ++i) {
+        auto m = sub.receive(5s);
+        REQUIRE(m.has_value());
+        got.push_back(std::string(m->topic()) + std::to_string(m->as<int>()));
+    }
+    CHECK(got == sent);
+}
+
+TEST_CASE("batch: messages with headers travel alone, in order with the rest" * doctest::timeout(30)) {
+    context ctx;
+    puller in(ctx);
+    pusher out(ctx, {.batching = batching{.max_delay = 1s, .direct_gap = 1s}});
+    out.connect(in.bind("inproc://headers"));
+    for (int i = 0; i < 30; ++i) {
+        if (i % 10 == 5) REQUIRE(out.push(i, {{"trace", std::to_string(i)}}) == status::ok);
+        else REQUIRE(out.push(i) == status::ok);
+    }
+    out.flush();
+    for (int i = 0; i < 30; ++i) {
+        auto m = in.receive(5s);
+        REQUIRE(m.has_value());
+        CHECK(m->as<int>() == i);
+        CHECK(m->headers().find("trace").has_value() == (i % 10 == 5));
+    }
+}
+
+TEST_CASE("batch: at low load every message leaves at once, unbatched" * doctest::timeout(30)) {
+    context ctx;
+    auto plain = plain_puller(ctx, "inproc://low-load");
+    pusher out(ctx, {.batching = batching{.direct_gap = 0us}});
+    out.connect("inproc://low-load");
+    for (int i = 0; i < 50; ++i) {
+        REQUIRE(out.push(i) == status::ok);
+        auto frames = frames_of(plain, 1); // waits for the message before the next push
+        CHECK(frames.front().first == kind::message);
+    }
+}
+
+// close() hands everything queued to libzmq before closing the socket. The receiver here has room
+// for all of it: libzmq 4.3.4 itself can drop an ipc stream's tail when the sender closes while a
+// receiver with a small receive_hwm is behind (zeromq/libzmq#4660; docs/patterns/pipeline.md).
+TEST_CASE("batch: close() flushes the queue, nothing queued is lost, on tcp and ipc, many times over" *
+          doctest::timeout(60)) {
+    auto check = [](transport t) {
+        context ctx;
+        puller in(ctx, {.socket = {.receive_hwm = 100000}});
+        const auto endpoint = in.bind(test::bind_endpoint(t));
+        for (int round = 0; round < 20; ++round) {
+            {
+                pusher out(ctx, {.batching = batching{}});
+                out.connect(endpoint);
+                for (int i = 0; i < 1000; ++i) REQUIRE(out.push(point{round, i}) == status::ok);
+                out.close();
+            }
+            for (int i = 0; i < 1000; ++i) {
+                auto p = in.receive<point>(5s);
+                REQUIRE_MESSAGE(p.has_value(), "round " << round << " lost messages from " << i);
+                REQUIRE(p->sender == round);
+                REQUIRE(p->seq == i);
+            }
+        }
+    };
+    SUBCASE("tcp") { check(transport::tcp); }
+    SUBCASE("ipc") { check(transport::ipc); }
+}
+
+TEST_CASE("batch: four threads through one publisher lose nothing and keep each thread's order" *
+          doctest::timeout(60)) {
+    context ctx;
+    publisher pub(ctx, {.socket = {.send_hwm = 1'000'000}, .batching = batching{}});
+    subscriber sub(ctx, {.socket = {.receive_hwm = 1'000'000}});
+    sub.connect(pub.bind(test::bind_endpoint(transport::tcp)));
+    sub.subscribe("p");
+    test::await_subscription(pub, sub);
+    pub.flush();
+    const auto before = pub.counters();
+    constexpr int threads = 4, each = 25000;
+    {
+        std::vector<std::jthread> senders;
+        for (int t = 0; t < threads; ++t)
+            senders.emplace_back([&, t] {
+                for (int i = 0; i < each; ++i) pub.publish("p", point{t, i});
+            });
+    }
+    pub.flush();
+    std::vector<int> next(threads, 0);
+    int received = 0, out_of_order = 0;
+    while (received < threads * each) {
+        auto p = sub.receive<point>(5s);
+        REQUIRE(p.has_value());
+        if (p->seq != next[static_cast<std::size_t>(p->sender)]) ++out_of_order;
+        next[static_cast<std::size_t>(p->sender)] = p->seq + 1;
+        ++received;
+    }
+    CHECK(out_of_order == 0);
+    CHECK_FALSE(sub.receive(20ms).has_value());
+    const auto c = pub.counters();
+    CHECK(c.sent - before.sent == threads * each);
+    CHECK(c.dropped == 0);
+}
+
+TEST_CASE("batch: a full queue makes push wait and then time out; nothing is lost silently" * doctest::timeout(30)) {
+    context ctx;
+    // No puller: the sending thread holds its first batch for send_timeout while calls queue up.
+    pusher out(ctx, {.socket = {.send_timeout = 1s},
+                     .batching = batching{.max_queued_bytes = 1024, .direct_gap = 1s}});
+    (void)out.bind(test::bind_endpoint(transport::tcp));
+    const bytes hundred(100, std::byte{1}); // 102 bytes queued per message: 10 fit in 1024
+    std::vector<status> got;
+    for (int i = 0; i < 12; ++i) got.push_back(out.push(hundred, 10ms));
+    std::vector<status> expected{status::timeout}; // the first leaves directly, and finds no puller
+    expected.insert(expected.end(), 10, status::ok);
+    expected.push_back(status::timeout);
+    CHECK(got == expected);
+    out.close(); // each of the queued batches waits send_timeout, then is dropped and counted
+    const auto c = out.counters();
+    CHECK(c.sent == 0);
+    CHECK(c.timed_out == 12);
+}
+
+TEST_CASE("batch: options are validated" * doctest::timeout(30)) {
+    context ctx;
+    CHECK_THROWS_AS(pusher(ctx, {.batching = batching{.max_messages = 0}}), error);
+    CHECK_THROWS_AS(pusher(ctx, {.batching = batching{.max_bytes = 32u << 20}}), error);
+    CHECK_THROWS_AS(publisher(ctx, {.batching = batching{.max_delay = 2s}}), error);
+    CHECK_THROWS_AS(publisher(ctx, {.batching = batching{.cpu = -2}}), error);
+    CHECK_THROWS_AS(publisher(ctx, {.socket = {.max_message_size = 4096}, .batching = batching{}}), error);
+}
