@@ -208,6 +208,7 @@ void server::reply(zmq::message_t& routing_id, bool delimiter, const message& re
             return;
         }
         if (delimiter) sock.send(zmq::message_t(), zmq::send_flags::sndmore);
+        detail::released(body);
         sock.send(body, zmq::send_flags::none);
         ++socket_.counters.sent;
     } catch (const zmq::error_t& e) {

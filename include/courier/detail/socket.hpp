@@ -62,6 +62,11 @@ private:
     socket_options options_;
 };
 
+/// Tell ThreadSanitizer that libzmq hands `m`'s buffer to another thread (released, before a
+/// send) or got it from one (acquired, after a receive); no-ops in other builds.
+void released(zmq::message_t& m) noexcept;
+void acquired(zmq::message_t& m) noexcept;
+
 /// Translates a libzmq error into courier::error (closed, invalid_argument or zmq).
 [[noreturn]] void fail(const char* what, const zmq::error_t& e);
 /// Waits until `sock` is ready for `events` (ZMQ_POLLIN/POLLOUT); false if the deadline passed.
