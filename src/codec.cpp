@@ -22,6 +22,12 @@ namespace {
 
 } // namespace
 
+msgpack::zone& payload_zone() {
+    thread_local msgpack::zone zone;
+    zone.clear();
+    return zone;
+}
+
 msgpack::object unpack_payload(std::span<const std::byte> in, const decode_limits& limits, msgpack::zone& zone) {
     // Every element takes at least one byte, so no count may exceed the input's size: the zone
     // never reserves more than a small multiple of the frame, whatever the input declares.

@@ -3,8 +3,10 @@
 namespace courier {
 
 pusher::pusher(context& ctx, pusher_options options) : socket_(ctx, zmq::socket_type::push, options.socket) {
-    if (options.batching)
+    if (options.batching) {
+        if (options.batching->cpu == -1) options.batching->cpu = ctx.next_library_cpu();
         queue_ = std::make_unique<detail::send_queue>(socket_.native(), false, socket_.options(), *options.batching);
+    }
 }
 
 std::string pusher::bind(std::string_view endpoint) {

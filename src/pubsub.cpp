@@ -7,8 +7,10 @@ namespace courier {
 
 publisher::publisher(context& ctx, publisher_options options)
     : socket_(ctx, zmq::socket_type::pub, options.socket) {
-    if (options.batching)
+    if (options.batching) {
+        if (options.batching->cpu == -1) options.batching->cpu = ctx.next_library_cpu();
         queue_ = std::make_unique<detail::send_queue>(socket_.native(), true, socket_.options(), *options.batching);
+    }
 }
 
 std::string publisher::bind(std::string_view endpoint) {

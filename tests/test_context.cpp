@@ -75,3 +75,22 @@ TEST_CASE("context: shutdown ends a blocked receive with error(closed)" * doctes
     }
     CHECK(got == std::optional<errc>(errc::closed));
 }
+
+TEST_CASE("context: library threads are pinned to library_thread_cpus in turn") {
+    context ctx({.library_thread_cpus = {0, 1}});
+    CHECK(ctx.next_library_cpu() == 0);
+    CHECK(ctx.next_library_cpu() == 1);
+    CHECK(ctx.next_library_cpu() == 0);
+    context unpinned;
+    CHECK(unpinned.next_library_cpu() == -1);
+    CHECK_THROWS_AS(context({.library_thread_cpus = {4096}}), error);
+}
+
+TEST_CASE("context: a batching sender pinned to a CPU delivers" * doctest::timeout(30)) {
+    context ctx({.library_thread_cpus = {0}});
+    puller in(ctx);
+    pusher out(ctx, {.batching = batching{}});
+    out.connect(in.bind("inproc://pinned"));
+    for (int i = 0; i < 1000; ++i) REQUIRE(out.push(i) == status::ok);
+    for (int i = 0; i < 1000; ++i) REQUIRE(in.receive<int>(5s) == std::optional<int>(i));
+}

@@ -26,7 +26,8 @@ struct batching {
     /// A call that comes later than this after the previous one leaves directly from the calling
     /// thread when nothing is queued; calls closer together are queued and batched. 0 .. 1 s.
     std::chrono::microseconds direct_gap{20};
-    /// CPU to pin the sending thread to; -1 leaves it to the scheduler.
+    /// CPU to pin the sending thread to; -1 takes the next of the context's library_thread_cpus,
+    /// or leaves it to the scheduler if there are none.
     int cpu = -1;
 
     /// Throws courier::error(invalid_option) naming the first field out of range.

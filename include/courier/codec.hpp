@@ -84,6 +84,8 @@ private:
 
 /// The calling thread's scratch buffer for encoding payloads; empty on return.
 buffer& scratch() noexcept;
+/// The calling thread's zone for decoding payloads, cleared: decoding allocates nothing once warm.
+msgpack::zone& payload_zone();
 
 /// Unpacks one msgpack value that must fill `in` exactly, under `limits` (further capped by the
 /// input size). Throws courier::error (truncated, malformed, limit_exceeded).
@@ -119,8 +121,7 @@ T decode_payload(std::span<const std::byte> payload, std::string_view sent_type,
     if constexpr (detail::raw_bytes<T>) {
         return bytes(payload.begin(), payload.end());
     } else {
-        msgpack::zone zone;
-        auto object = detail::unpack_payload(payload, limits, zone);
+        auto object = detail::unpack_payload(payload, limits, detail::payload_zone());
         try {
             return object.as<T>();
         } catch (const std::exception& e) {

@@ -1,6 +1,7 @@
 #pragma once
 // The context: owns (or borrows) a libzmq context and its I/O threads.
 
+#include <atomic>
 #include <memory>
 #include <vector>
 
@@ -17,6 +18,9 @@ struct context_options {
     std::vector<int> io_thread_cpus{};
     /// Sockets this context may hold at once (ZMQ_MAX_SOCKETS). 1 .. 65535.
     int max_sockets = 1023;
+    /// CPUs courier's own threads (a batching sender's thread) are pinned to, one CPU per thread
+    /// in turn, so they spread one per core; empty: not pinned. Same range as io_thread_cpus.
+    std::vector<int> library_thread_cpus{};
 
     /// Throws courier::error(invalid_option) naming the first field out of range.
     void validate() const;
@@ -48,10 +52,17 @@ public:
     /// Shuts the context down: blocking calls in its sockets end with status::closed or
     /// courier::error(closed), and new sockets cannot be made. Idempotent; does not wait.
     void shutdown() noexcept;
+    /// The CPU the next library thread is pinned to (library_thread_cpus in turn), or -1.
+    int next_library_cpu() noexcept;
 
 private:
+    struct placement {
+        std::vector<int> cpus;
+        std::atomic<std::size_t> next{0};
+    };
     std::unique_ptr<zmq::context_t> owned_;
     zmq::context_t* ctx_ = nullptr;
+    std::unique_ptr<placement> placement_ = std::make_unique<placement>();
 };
 
 } // namespace courier
