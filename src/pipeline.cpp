@@ -32,7 +32,8 @@ void pusher::close() noexcept {
 
 status pusher::push_payload(std::string_view type, std::span<const std::byte> payload, header_list headers,
                             std::chrono::milliseconds timeout) {
-    if (queue_) return queue_->send({}, type, payload, headers, detail::deadline_after(timeout), true);
+    auto until = detail::deadline::after(timeout);
+    if (queue_) return queue_->send({}, type, payload, headers, until, true);
     const outgoing e{.kind = kind::message,
                      .id = next_message_id(),
                      .timestamp_ns = now_ns(),
@@ -41,14 +42,15 @@ status pusher::push_payload(std::string_view type, std::span<const std::byte> pa
                      .payload = payload};
     zmq::message_t frame(encoded_size(e));
     encode(e, frame.data<std::byte>());
-    return socket_.send({&frame, 1}, detail::deadline_after(timeout)) ? status::ok : status::timeout;
+    return socket_.send({&frame, 1}, until) ? status::ok : status::timeout;
 }
 
 puller::puller(context& ctx, puller_options options)
     : socket_(ctx, zmq::socket_type::pull, std::move(options.socket)) {}
 
 std::optional<message> puller::receive(std::chrono::milliseconds timeout) {
-    return detail::receive_message(socket_, false, detail::deadline_after(timeout));
+    auto until = detail::deadline::after(timeout);
+    return detail::receive_message(socket_, false, until);
 }
 
 } // namespace courier

@@ -37,7 +37,8 @@ void publisher::close() noexcept {
 void publisher::publish_payload(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
                                 header_list headers) {
     if (queue_) {
-        (void)queue_->send(topic, type, payload, headers, detail::clock::time_point::max(), false); // full: counted
+        auto never = detail::deadline::never();
+        (void)queue_->send(topic, type, payload, headers, never, false); // full: counted
         return;
     }
     const outgoing e{.kind = kind::message,
@@ -48,7 +49,8 @@ void publisher::publish_payload(std::string_view topic, std::string_view type, s
                      .payload = payload};
     std::array<zmq::message_t, 2> frames{zmq::message_t(topic.data(), topic.size()), zmq::message_t(encoded_size(e))};
     encode(e, frames[1].data<std::byte>());
-    (void)socket_.send(frames, detail::clock::time_point::max()); // PUB never blocks
+    auto never = detail::deadline::never();
+    (void)socket_.send(frames, never); // PUB never blocks
 }
 
 subscriber::subscriber(context& ctx, subscriber_options options)
@@ -63,7 +65,8 @@ void subscriber::unsubscribe(std::string_view prefix) {
 }
 
 std::optional<message> subscriber::receive(std::chrono::milliseconds timeout) {
-    return detail::receive_message(socket_, true, detail::deadline_after(timeout));
+    auto until = detail::deadline::after(timeout);
+    return detail::receive_message(socket_, true, until);
 }
 
 void subscriber::reject_received(const error& e) noexcept {
@@ -84,8 +87,8 @@ void subscriber::add_handler(std::string_view prefix, handler_fn handler) {
 }
 
 bool subscriber::dispatch(std::chrono::milliseconds timeout) {
-    const auto deadline = detail::deadline_after(timeout);
-    while (auto m = detail::receive_message(socket_, true, deadline)) {
+    auto until = detail::deadline::after(timeout);
+    while (auto m = detail::receive_message(socket_, true, until)) {
         auto topic = m->topic();
         auto match = std::find_if(handlers_.begin(), handlers_.end(),
                                   [&](const auto& h) { return topic.starts_with(h.first); });

@@ -49,7 +49,8 @@ pending_call client::send_payload(std::string_view method, std::string_view type
     std::array<zmq::message_t, 2> frames{zmq::message_t(), zmq::message_t(encoded_size(e))};
     encode(e, frames[1].data<std::byte>());
     try {
-        if (!socket_.send(frames, call.deadline)) {
+        auto until = detail::deadline::at(call.deadline);
+        if (!socket_.send(frames, until)) {
             call.state = status::timeout;
             return call;
         }
@@ -77,10 +78,11 @@ client::awaited client::await(const pending_call& call) {
         return done;
     }
     std::array<zmq::message_t, 2> frames;
+    auto until = detail::deadline::at(call.deadline);
     for (;;) {
         std::size_t count;
         try {
-            count = socket_.receive(frames, call.deadline);
+            count = socket_.receive(frames, until);
         } catch (const error& e) {
             if (e.kind() != errc::closed) throw;
             in_flight_.erase(call.id);
@@ -140,10 +142,10 @@ void server::add_method(std::string_view name, method_fn fn) {
 }
 
 bool server::serve_one(std::chrono::milliseconds timeout) {
-    const auto deadline = detail::deadline_after(timeout);
+    auto until = detail::deadline::after(timeout);
     std::array<zmq::message_t, 3> frames;
     for (;;) {
-        auto count = socket_.receive(frames, deadline);
+        auto count = socket_.receive(frames, until);
         if (count == 0) return false;
         std::optional<message> request;
         bool delimiter = false;

@@ -64,7 +64,7 @@ std::unique_ptr<send_queue::pending> send_queue::fresh() {
 }
 
 status send_queue::send(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
-                        header_list headers, clock::time_point deadline, bool may_wait) {
+                        header_list headers, deadline& until, bool may_wait) {
     if (payload.size() + topic.size() + type.size() + prefix_reserve > socket_options_.max_message_size)
         throw error(errc::message_too_large, "send: a payload of " + std::to_string(payload.size()) +
                                                  " bytes is over max_message_size (" +
@@ -81,7 +81,7 @@ status send_queue::send(std::string_view topic, std::string_view type, std::span
                 std::lock_guard q(mutex_);
                 idle = !stopping_ && ready_.empty() && !open_ && !sender_busy_;
             }
-            if (idle) return send_direct(topic, type, payload, headers, deadline) ? status::ok : status::timeout;
+            if (idle) return send_direct(topic, type, payload, headers, until) ? status::ok : status::timeout;
         }
     }
 
@@ -104,7 +104,7 @@ status send_queue::send(std::string_view topic, std::string_view type, std::span
             ++dropped_;
             return status::full;
         }
-        if (progress_.wait_until(q, deadline) == std::cv_status::timeout && queued_bytes_ != 0 &&
+        if (progress_.wait_until(q, until.when()) == std::cv_status::timeout && queued_bytes_ != 0 &&
             queued_bytes_ + bytes > options_.max_queued_bytes) {
             ++refused_timeouts_;
             return status::timeout;
@@ -138,7 +138,7 @@ status send_queue::send(std::string_view topic, std::string_view type, std::span
 }
 
 bool send_queue::send_direct(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
-                             header_list headers, clock::time_point deadline) {
+                             header_list headers, deadline& until) {
     const outgoing e{.kind = kind::message,
                      .id = next_message_id(),
                      .timestamp_ns = now_ns(),
@@ -150,7 +150,7 @@ bool send_queue::send_direct(std::string_view topic, std::string_view type, std:
     if (with_topic_) frames[n++] = zmq::message_t(topic.data(), topic.size());
     frames[n] = zmq::message_t(encoded_size(e));
     encode(e, frames[n++].data<std::byte>());
-    if (!send_frames(sock_, {frames.data(), n}, deadline, socket_options_.max_message_size)) {
+    if (!send_frames(sock_, {frames.data(), n}, until, socket_options_.max_message_size)) {
         ++counters_.timed_out;
         return false;
     }
@@ -188,7 +188,8 @@ bool send_queue::send_frame(const pending& p) {
         frames[n++] = std::move(body);
     }
     try {
-        if (send_frames(sock_, {frames.data(), n}, deadline_after(socket_options_.send_timeout), SIZE_MAX)) {
+        auto until = deadline::after(socket_options_.send_timeout);
+        if (send_frames(sock_, {frames.data(), n}, until, SIZE_MAX)) {
             counters_.sent += p.count;
             return true;
         }

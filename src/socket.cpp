@@ -110,7 +110,8 @@ void socket::disconnect(std::string_view endpoint) {
 
 void socket::close() noexcept { sock_.close(); }
 
-bool wait_for(zmq::socket_ref sock, short events, clock::time_point deadline) {
+bool wait_for(zmq::socket_ref sock, short events, deadline& until) {
+    const auto deadline = until.when();
     for (;;) {
         long timeout = -1;
         if (deadline != clock::time_point::max()) {
@@ -129,8 +130,7 @@ bool wait_for(zmq::socket_ref sock, short events, clock::time_point deadline) {
     }
 }
 
-bool send_frames(zmq::socket_ref sock, std::span<zmq::message_t> frames, clock::time_point deadline,
-                 std::size_t max_size) {
+bool send_frames(zmq::socket_ref sock, std::span<zmq::message_t> frames, deadline& until, std::size_t max_size) {
     for (auto& f : frames)
         if (f.size() > max_size)
             throw error(errc::message_too_large, "send: a frame of " + std::to_string(f.size()) +
@@ -141,7 +141,7 @@ bool send_frames(zmq::socket_ref sock, std::span<zmq::message_t> frames, clock::
         for (;;) {
             auto flags = zmq::send_flags::dontwait | (n > 1 ? zmq::send_flags::sndmore : zmq::send_flags::none);
             if (sock.send(frames[0], flags)) break;
-            if (!wait_for(sock, ZMQ_POLLOUT, deadline)) return false;
+            if (!wait_for(sock, ZMQ_POLLOUT, until)) return false;
         }
         // libzmq queues a multipart message whole once its first frame is accepted.
         for (std::size_t i = 1; i < n; ++i)
@@ -152,9 +152,9 @@ bool send_frames(zmq::socket_ref sock, std::span<zmq::message_t> frames, clock::
     return true;
 }
 
-bool socket::send(std::span<zmq::message_t> frames, clock::time_point deadline) {
+bool socket::send(std::span<zmq::message_t> frames, deadline& until) {
     if (!sock_) throw error(errc::closed, "send: socket is closed");
-    if (!send_frames(sock_, frames, deadline, options_.max_message_size)) {
+    if (!send_frames(sock_, frames, until, options_.max_message_size)) {
         ++counters.timed_out;
         return false;
     }
@@ -162,12 +162,12 @@ bool socket::send(std::span<zmq::message_t> frames, clock::time_point deadline) 
     return true;
 }
 
-std::size_t socket::receive(std::span<zmq::message_t> frames, clock::time_point deadline) {
+std::size_t socket::receive(std::span<zmq::message_t> frames, deadline& until) {
     if (!sock_) throw error(errc::closed, "receive: socket is closed");
     try {
         for (;;) {
             if (sock_.recv(frames[0], zmq::recv_flags::dontwait)) break;
-            if (!wait_for(sock_, ZMQ_POLLIN, deadline)) return 0;
+            if (!wait_for(sock_, ZMQ_POLLIN, until)) return 0;
         }
         acquired(frames[0]);
         std::size_t count = 1;
@@ -220,7 +220,7 @@ message next_of_batch(socket::batch_cursor& b, const decode_limits& limits) {
 
 } // namespace
 
-std::optional<message> receive_message(socket& s, bool with_topic, clock::time_point deadline) {
+std::optional<message> receive_message(socket& s, bool with_topic, deadline& until) {
     auto& batch = s.batch;
     if (batch.next < batch.end) {
         ++s.counters.received;
@@ -230,7 +230,7 @@ std::optional<message> receive_message(socket& s, bool with_topic, clock::time_p
     const std::size_t expected = with_topic ? 2 : 1;
     const char* shape = with_topic ? "publish-subscribe message" : "pipeline message";
     for (;;) {
-        auto count = s.receive({frames.data(), expected}, deadline);
+        auto count = s.receive({frames.data(), expected}, until);
         if (count == 0) return std::nullopt;
         try {
             if (count < expected)

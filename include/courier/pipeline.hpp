@@ -87,7 +87,7 @@ public:
     /// The next message's payload as a T; one that does not read as T is rejected and skipped.
     template <class T>
     std::optional<T> receive(std::chrono::milliseconds timeout) {
-        return detail::receive_as<T>(socket_, false, detail::deadline_after(timeout));
+        return detail::receive_as<T>(socket_, false, detail::deadline::after(timeout));
     }
 
     courier::counters counters() const { return socket_.counters; }

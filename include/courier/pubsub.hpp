@@ -89,7 +89,7 @@ public:
     /// like bad input, so a stream of Ts survives a stray message of another type.
     template <class T>
     std::optional<T> receive(std::chrono::milliseconds timeout) {
-        return detail::receive_as<T>(socket_, true, detail::deadline_after(timeout));
+        return detail::receive_as<T>(socket_, true, detail::deadline::after(timeout));
     }
 
     /// Subscribes to `prefix` and routes its messages to `handler` in dispatch(). A message

@@ -34,7 +34,7 @@ public:
     /// Sends or queues one message. `may_wait`: wait for queue room until `deadline` (pusher)
     /// or refuse at once with status::full (publisher).
     status send(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
-                header_list headers, clock::time_point deadline, bool may_wait);
+                header_list headers, deadline& until, bool may_wait);
     /// Returns once every message queued before the call has been handed to libzmq (or dropped
     /// after send_timeout, counted as timed_out).
     void flush();
@@ -57,7 +57,7 @@ private:
     void run(std::stop_token);
     bool send_frame(const pending& p); // under socket_mutex_
     bool send_direct(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
-                     header_list headers, clock::time_point deadline);
+                     header_list headers, deadline& until);
     std::unique_ptr<pending> fresh();
 
     zmq::socket_ref sock_;

@@ -20,6 +20,42 @@ namespace courier::detail {
 
 using clock = std::chrono::steady_clock;
 
+/// Deadline `timeout` from now, saturating instead of overflowing.
+inline clock::time_point deadline_after(std::chrono::milliseconds timeout) noexcept {
+    if (timeout > std::chrono::hours(24 * 365)) return clock::time_point::max();
+    return clock::now() + timeout;
+}
+
+/// A deadline whose clock is read only when a call must wait: a message already there, or room
+/// to send, costs no clock read.
+class deadline {
+public:
+    static deadline after(std::chrono::milliseconds timeout) noexcept {
+        deadline d;
+        d.timeout_ = timeout;
+        return d;
+    }
+    static deadline at(clock::time_point when) noexcept {
+        deadline d;
+        d.when_ = when;
+        d.known_ = true;
+        return d;
+    }
+    static deadline never() noexcept { return at(clock::time_point::max()); }
+    clock::time_point when() noexcept {
+        if (!known_) {
+            when_ = deadline_after(timeout_);
+            known_ = true;
+        }
+        return when_;
+    }
+
+private:
+    std::chrono::milliseconds timeout_{0};
+    clock::time_point when_{};
+    bool known_ = false;
+};
+
 /// Move-only owner of one libzmq socket. Not thread-safe, like the socket it owns.
 class socket {
 public:
@@ -35,12 +71,12 @@ public:
 
     /// Sends `frames` as one message, waiting for room until `deadline`. Returns false on timeout.
     /// Throws courier::error(closed) if the context is shut down, message_too_large if over the limit.
-    bool send(std::span<zmq::message_t> frames, clock::time_point deadline);
+    bool send(std::span<zmq::message_t> frames, deadline& until);
 
     /// Receives one message into `frames`, waiting until `deadline`. Returns the number of frames
     /// the message had (frames beyond frames.size() are read and discarded, so the count can be
     /// larger), or 0 on timeout. Throws courier::error(closed) if the context is shut down.
-    std::size_t receive(std::span<zmq::message_t> frames, clock::time_point deadline);
+    std::size_t receive(std::span<zmq::message_t> frames, deadline& until);
 
     /// Counts a rejected incoming message and tells the options' callback.
     void reject(const error& e) noexcept;
@@ -70,21 +106,20 @@ void acquired(zmq::message_t& m) noexcept;
 /// Translates a libzmq error into courier::error (closed, invalid_argument or zmq).
 [[noreturn]] void fail(const char* what, const zmq::error_t& e);
 /// Waits until `sock` is ready for `events` (ZMQ_POLLIN/POLLOUT); false if the deadline passed.
-bool wait_for(zmq::socket_ref sock, short events, clock::time_point deadline);
+bool wait_for(zmq::socket_ref sock, short events, deadline& until);
 /// Sends `frames` as one message, waiting for room until `deadline`; false on timeout. Throws
 /// message_too_large if a frame is over `max_size`, and what fail() throws.
-bool send_frames(zmq::socket_ref sock, std::span<zmq::message_t> frames, clock::time_point deadline,
-                 std::size_t max_size);
+bool send_frames(zmq::socket_ref sock, std::span<zmq::message_t> frames, deadline& until, std::size_t max_size);
 
 /// Receives the next good message of kind::message, framed [topic][envelope] when `with_topic`
 /// and [envelope] otherwise; bad input on the way is rejected (counted, reported) and skipped.
-std::optional<message> receive_message(socket& s, bool with_topic, clock::time_point deadline);
+std::optional<message> receive_message(socket& s, bool with_topic, deadline& until);
 
 /// As receive_message, with the payload read as a T; a message that does not read as T is
 /// rejected too.
 template <class T>
-std::optional<T> receive_as(socket& s, bool with_topic, clock::time_point deadline) {
-    while (auto m = receive_message(s, with_topic, deadline)) {
+std::optional<T> receive_as(socket& s, bool with_topic, deadline until) {
+    while (auto m = receive_message(s, with_topic, until)) {
         try {
             return m->template as<T>();
         } catch (const error& e) {
@@ -93,13 +128,6 @@ std::optional<T> receive_as(socket& s, bool with_topic, clock::time_point deadli
         }
     }
     return std::nullopt;
-}
-
-/// Deadline `timeout` from now, saturating instead of overflowing.
-inline clock::time_point deadline_after(std::chrono::milliseconds timeout) noexcept {
-    auto now = clock::now();
-    if (timeout > std::chrono::hours(24 * 365)) return clock::time_point::max();
-    return now + timeout;
 }
 
 } // namespace courier::detail
