@@ -30,6 +30,15 @@ void pusher::close() noexcept {
     socket_.close();
 }
 
+status pusher::push_raw(bytes_view body, std::chrono::milliseconds timeout) {
+    zmq::message_t frame(body.data(), body.size());
+    auto until = detail::deadline::after(timeout);
+    if (!queue_) return socket_.send({&frame, 1}, until) ? status::ok : status::timeout;
+    queue_->flush();
+    std::lock_guard lock(queue_->socket_mutex());
+    return queue_->send_raw({&frame, 1}, until) ? status::ok : status::timeout;
+}
+
 status pusher::push_payload(std::string_view type, std::span<const std::byte> payload, header_list headers,
                             std::chrono::milliseconds timeout) {
     auto until = detail::deadline::after(timeout);
@@ -47,6 +56,11 @@ status pusher::push_payload(std::string_view type, std::span<const std::byte> pa
 
 puller::puller(context& ctx, puller_options options)
     : socket_(ctx, zmq::socket_type::pull, std::move(options.socket)) {}
+
+std::optional<raw_message> puller::receive_raw(std::chrono::milliseconds timeout) {
+    auto until = detail::deadline::after(timeout);
+    return detail::receive_raw(socket_, false, until);
+}
 
 std::optional<message> puller::receive(std::chrono::milliseconds timeout) {
     auto until = detail::deadline::after(timeout);

@@ -34,6 +34,19 @@ void publisher::close() noexcept {
     socket_.close();
 }
 
+void publisher::publish_raw(std::string_view topic, bytes_view body) {
+    std::array<zmq::message_t, 2> frames{zmq::message_t(topic.data(), topic.size()),
+                                         zmq::message_t(body.data(), body.size())};
+    auto never = detail::deadline::never();
+    if (!queue_) {
+        (void)socket_.send(frames, never);
+        return;
+    }
+    queue_->flush();
+    std::lock_guard lock(queue_->socket_mutex());
+    (void)queue_->send_raw(frames, never);
+}
+
 void publisher::publish_payload(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
                                 header_list headers) {
     if (queue_) {
@@ -67,6 +80,11 @@ void subscriber::unsubscribe(std::string_view prefix) {
 std::optional<message> subscriber::receive(std::chrono::milliseconds timeout) {
     auto until = detail::deadline::after(timeout);
     return detail::receive_message(socket_, true, until);
+}
+
+std::optional<raw_message> subscriber::receive_raw(std::chrono::milliseconds timeout) {
+    auto until = detail::deadline::after(timeout);
+    return detail::receive_raw(socket_, true, until);
 }
 
 void subscriber::reject_received(const error& e) noexcept {

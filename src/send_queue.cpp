@@ -137,6 +137,15 @@ status send_queue::send(std::string_view topic, std::string_view type, std::span
     return status::ok;
 }
 
+bool send_queue::send_raw(std::span<zmq::message_t> frames, deadline& until) {
+    if (!send_frames(sock_, frames, until, socket_options_.max_message_size)) {
+        ++counters_.timed_out;
+        return false;
+    }
+    ++counters_.sent;
+    return true;
+}
+
 bool send_queue::send_direct(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
                              header_list headers, deadline& until) {
     const outgoing e{.kind = kind::message,

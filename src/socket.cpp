@@ -220,6 +220,23 @@ message next_of_batch(socket::batch_cursor& b, const decode_limits& limits) {
 
 } // namespace
 
+std::optional<raw_message> receive_raw(socket& s, bool with_topic, deadline& until) {
+    std::array<zmq::message_t, 2> frames;
+    const std::size_t expected = with_topic ? 2 : 1;
+    for (;;) {
+        auto count = s.receive({frames.data(), expected}, until);
+        if (count == 0) return std::nullopt;
+        if (count == expected) {
+            ++s.counters.received;
+            if (with_topic) return raw_message(std::move(frames[0]), std::move(frames[1]));
+            return raw_message(zmq::message_t(), std::move(frames[0]));
+        }
+        s.reject(error(count < expected ? errc::missing_frame : errc::malformed,
+                       "raw message of " + std::to_string(count) + " frames (expected " +
+                           (with_topic ? "[topic][body])" : "[body])")));
+    }
+}
+
 std::optional<message> receive_message(socket& s, bool with_topic, deadline& until) {
     auto& batch = s.batch;
     if (batch.next < batch.end) {

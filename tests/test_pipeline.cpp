@@ -193,3 +193,48 @@ TEST_CASE("pipeline: a batch frame is handed out one message at a time, in order
     CHECK(in.counters().received == 101);
     CHECK(in.counters().rejected == 1);
 }
+
+TEST_CASE("pipeline: raw frames travel as they are, both ways with plain zmq peers" * doctest::timeout(30)) {
+    context ctx;
+    puller in(ctx);
+    pusher out(ctx);
+    out.connect(in.bind(test::bind_endpoint(transport::tcp)));
+    const bytes body{std::byte{0xc1}, std::byte{0}, std::byte{7}}; // not msgpack: raw is never decoded
+    for (int i = 0; i < 100; ++i) REQUIRE(out.push_raw(body) == status::ok);
+    for (int i = 0; i < 100; ++i) {
+        auto m = in.receive_raw(5s);
+        REQUIRE(m.has_value());
+        CHECK(bytes(m->bytes().begin(), m->bytes().end()) == body);
+        CHECK(m->topic().empty());
+    }
+    CHECK(in.counters().received == 100);
+    CHECK(in.counters().rejected == 0);
+
+    // A multipart message is not a pipeline message: rejected, the next one is received.
+    zmq::socket_t plain(ctx.native(), zmq::socket_type::push);
+    plain.set(zmq::sockopt::linger, 0);
+    plain.bind("inproc://raw-plain");
+    puller from_plain(ctx);
+    from_plain.connect("inproc://raw-plain");
+    plain.send(zmq::str_buffer("a"), zmq::send_flags::sndmore);
+    plain.send(zmq::str_buffer("b"), zmq::send_flags::none);
+    plain.send(zmq::str_buffer("hello"), zmq::send_flags::none);
+    auto m = from_plain.receive_raw(5s);
+    REQUIRE(m.has_value());
+    CHECK(std::string_view(reinterpret_cast<const char*>(m->bytes().data()), m->bytes().size()) == "hello");
+    CHECK(from_plain.counters().rejected == 1);
+}
+
+TEST_CASE("pipeline: a raw push on a batching pusher keeps its place after the queued messages" *
+          doctest::timeout(30)) {
+    context ctx;
+    puller in(ctx);
+    pusher out(ctx, {.batching = batching{.max_delay = 1s, .direct_gap = 1s}});
+    out.connect(in.bind("inproc://raw-after-batch"));
+    for (int i = 0; i < 10; ++i) REQUIRE(out.push(i) == status::ok);
+    REQUIRE(out.push_raw(bytes{std::byte{42}}) == status::ok);
+    for (int i = 0; i < 10; ++i) CHECK(in.receive<int>(5s) == std::optional<int>(i));
+    auto raw = in.receive_raw(5s);
+    REQUIRE(raw.has_value());
+    CHECK(raw->bytes().size() == 1);
+}

@@ -249,3 +249,21 @@ TEST_CASE("pubsub: a message over max_message_size is refused by the sender" * d
     }
     CHECK(pub.counters().sent == 0);
 }
+
+TEST_CASE("pubsub: raw frames reach a raw subscriber and a plain SUB socket unchanged" * doctest::timeout(30)) {
+    pair p(transport::ipc);
+    p.sub.subscribe("raw.");
+    test::await_subscription(p.pub, p.sub);
+    const bytes body{std::byte{1}, std::byte{2}, std::byte{3}};
+    p.pub.publish_raw("raw.x", body);
+    p.pub.publish_raw("other", body);
+    p.pub.publish_raw("raw.y", {});
+    auto a = p.sub.receive_raw(5s);
+    REQUIRE(a.has_value());
+    CHECK(a->topic() == "raw.x");
+    CHECK(bytes(a->bytes().begin(), a->bytes().end()) == body);
+    auto b = p.sub.receive_raw(5s);
+    REQUIRE(b.has_value());
+    CHECK(b->topic() == "raw.y");
+    CHECK(b->bytes().empty());
+}

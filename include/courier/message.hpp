@@ -48,4 +48,19 @@ private:
     decode_limits limits_{};
 };
 
+/// Frames received without an envelope (receive_raw): the bytes exactly as a raw sender, or any
+/// plain zmq peer, sent them. Owns its frames. @par Thread safety: a value, one thread at a time.
+class raw_message {
+public:
+    raw_message() = default;
+    raw_message(zmq::message_t topic, zmq::message_t body) noexcept : topic_(std::move(topic)), body_(std::move(body)) {}
+    /// The topic frame (publish-subscribe only; empty otherwise).
+    std::string_view topic() const noexcept { return {topic_.data<char>(), topic_.size()}; }
+    std::span<const std::byte> bytes() const noexcept { return {body_.data<std::byte>(), body_.size()}; }
+
+private:
+    zmq::message_t topic_;
+    zmq::message_t body_;
+};
+
 } // namespace courier

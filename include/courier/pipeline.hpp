@@ -53,6 +53,10 @@ public:
     [[nodiscard]] status push(const T& value, std::chrono::milliseconds timeout, header_list headers = {}) {
         return push_payload(type_name<T>::value, encode_payload(value, detail::scratch()), headers, timeout);
     }
+    /// Pushes `body` as it is, with no envelope: for pullers that receive_raw, and plain zmq
+    /// peers. Unbatched; on a batching pusher it waits for the queue to drain first.
+    [[nodiscard]] status push_raw(bytes_view body, std::chrono::milliseconds timeout);
+    [[nodiscard]] status push_raw(bytes_view body) { return push_raw(body, socket_.options().send_timeout); }
     /// Pushes an already encoded payload under `type`.
     [[nodiscard]] status push_payload(std::string_view type, std::span<const std::byte> payload, header_list headers,
                                       std::chrono::milliseconds timeout);
@@ -83,6 +87,10 @@ public:
     /// The next good message, or nothing if none came within `timeout`. Bad input met on the
     /// way is counted (counters().rejected), reported to on_rejected, and skipped.
     std::optional<message> receive(std::chrono::milliseconds timeout);
+
+    /// The next message's frame as it came, without decoding anything: for raw pushers and plain
+    /// zmq peers. A multipart message is rejected and skipped.
+    std::optional<raw_message> receive_raw(std::chrono::milliseconds timeout);
 
     /// The next message's payload as a T; one that does not read as T is rejected and skipped.
     template <class T>

@@ -49,6 +49,10 @@ public:
     void publish(std::string_view topic, const T& value, header_list headers = {}) {
         publish_payload(topic, type_name<T>::value, encode_payload(value, detail::scratch()), headers);
     }
+    /// Publishes `body` as it is, framed [topic][body] with no envelope: for subscribers that
+    /// receive_raw, and plain zmq peers. Unbatched; on a batching publisher it waits for the queue
+    /// to drain first, so the order is kept.
+    void publish_raw(std::string_view topic, bytes_view body);
     /// Publishes an already encoded payload under `type`.
     void publish_payload(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
                          header_list headers = {});
@@ -91,6 +95,10 @@ public:
     std::optional<T> receive(std::chrono::milliseconds timeout) {
         return detail::receive_as<T>(socket_, true, detail::deadline::after(timeout));
     }
+
+    /// The next message's frames as they came, [topic][body], without decoding anything: for
+    /// raw publishers and plain zmq peers. Other shapes are rejected and skipped.
+    std::optional<raw_message> receive_raw(std::chrono::milliseconds timeout);
 
     /// Subscribes to `prefix` and routes its messages to `handler` in dispatch(). A message
     /// goes to the handler of the longest matching prefix.

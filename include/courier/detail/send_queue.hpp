@@ -41,6 +41,9 @@ public:
     /// Flushes, then stops the sending thread. Idempotent.
     void close() noexcept;
 
+    /// Sends frames as they are; the caller holds socket_mutex(). False on timeout (counted).
+    bool send_raw(std::span<zmq::message_t> frames, deadline& until);
+
     /// Serialises other uses of the socket (bind, connect) with the sending thread.
     std::mutex& socket_mutex() noexcept { return socket_mutex_; }
     courier::counters counters() const;

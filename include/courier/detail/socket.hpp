@@ -115,6 +115,10 @@ bool send_frames(zmq::socket_ref sock, std::span<zmq::message_t> frames, deadlin
 /// and [envelope] otherwise; bad input on the way is rejected (counted, reported) and skipped.
 std::optional<message> receive_message(socket& s, bool with_topic, deadline& until);
 
+/// Receives the next message framed [topic][body] (`with_topic`) or [body], without decoding the
+/// body; other shapes are rejected and skipped.
+std::optional<raw_message> receive_raw(socket& s, bool with_topic, deadline& until);
+
 /// As receive_message, with the payload read as a T; a message that does not read as T is
 /// rejected too.
 template <class T>
