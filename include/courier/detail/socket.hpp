@@ -123,15 +123,32 @@ std::optional<raw_message> receive_raw(socket& s, bool with_topic, deadline& unt
 /// rejected too.
 template <class T>
 std::optional<T> receive_as(socket& s, bool with_topic, deadline until) {
-    while (auto m = receive_message(s, with_topic, until)) {
+    for (;;) {
+        std::optional<message> m;
+        std::span<const std::byte> payload;
+        std::string_view type;
+        auto& b = s.batch;
+        if (b.next < b.end) {
+            // The rest of a batch: decode straight from its frame, no message object per record.
+            envelope_layout::range r;
+            b.next = next_batch_record({b.frame.data<std::byte>(), b.frame.size()}, b.next, r);
+            ++b.next_id;
+            ++s.counters.received;
+            payload = {b.frame.data<std::byte>() + r.offset, r.size};
+            type = {b.frame.data<char>() + b.layout.type_name.offset, b.layout.type_name.size};
+        } else {
+            m = receive_message(s, with_topic, until);
+            if (!m) return std::nullopt;
+            payload = m->payload();
+            type = m->type_name();
+        }
         try {
-            return m->template as<T>();
+            return decode_payload<T>(payload, type, s.options().limits);
         } catch (const error& e) {
             --s.counters.received; // counted when its envelope decoded; rejected after all
             s.reject(e);
         }
     }
-    return std::nullopt;
 }
 
 } // namespace courier::detail
