@@ -39,28 +39,14 @@ std::string describe(std::uint8_t tag) {
 
 } // namespace
 
-std::uint8_t reader::byte(const char* field) {
-    if (pos_ == end_)
-        throw error(errc::truncated, std::string("envelope field '") + field + "': input ends at byte " +
-                                         std::to_string(offset()));
-    return static_cast<std::uint8_t>(*pos_++);
+void reader::ended(const char* field) const {
+    throw error(errc::truncated, std::string("envelope field '") + field + "': input ends at byte " +
+                                     std::to_string(offset()));
 }
 
-const std::byte* reader::take(std::size_t n, const char* field) {
-    if (n > remaining())
-        throw error(errc::truncated, std::string("envelope field '") + field + "': declares " +
-                                         std::to_string(n) + " bytes but only " +
-                                         std::to_string(remaining()) + " remain");
-    auto p = pos_;
-    pos_ += n;
-    return p;
-}
-
-std::uint64_t reader::big_endian(std::size_t n, const char* field) {
-    auto p = take(n, field);
-    std::uint64_t v = 0;
-    for (std::size_t i = 0; i < n; ++i) v = (v << 8) | static_cast<std::uint8_t>(p[i]);
-    return v;
+void reader::short_of(std::size_t n, const char* field) const {
+    throw error(errc::truncated, std::string("envelope field '") + field + "': declares " + std::to_string(n) +
+                                     " bytes but only " + std::to_string(remaining()) + " remain");
 }
 
 void reader::wrong_type(const char* field, const char* expected, std::uint8_t tag) const {
@@ -197,50 +183,6 @@ void reader::skip(const char* field, std::size_t max_depth) {
         }
         while (pending == 0 && depth != 0) pending = left_at_depth[--depth];
     }
-}
-
-void writer::container(std::size_t n, std::uint8_t fix, std::uint8_t tag16, std::uint8_t tag32) noexcept {
-    if (n < 16) put(static_cast<std::uint8_t>(fix | n));
-    else if (n <= 0xffff) put(tag16), big_endian(n, 2);
-    else put(tag32), big_endian(n, 4);
-}
-
-void writer::uint(std::uint64_t v) noexcept {
-    if (v < 128) put(static_cast<std::uint8_t>(v));
-    else if (v <= 0xff) put(0xcc), big_endian(v, 1);
-    else if (v <= 0xffff) put(0xcd), big_endian(v, 2);
-    else if (v <= 0xffffffffu) put(0xce), big_endian(v, 4);
-    else put(0xcf), big_endian(v, 8);
-}
-
-void writer::integer(std::int64_t v) noexcept {
-    if (v >= 0) return uint(static_cast<std::uint64_t>(v));
-    auto u = static_cast<std::uint64_t>(v);
-    if (v >= -32) put(static_cast<std::uint8_t>(u));
-    else if (v >= -128) put(0xd0), big_endian(u, 1);
-    else if (v >= -32768) put(0xd1), big_endian(u, 2);
-    else if (v >= -2147483648LL) put(0xd2), big_endian(u, 4);
-    else put(0xd3), big_endian(u, 8);
-}
-
-void writer::str(std::string_view s) noexcept {
-    auto n = s.size();
-    if (n < 32) put(static_cast<std::uint8_t>(0xa0 | n));
-    else if (n <= 0xff) put(0xd9), big_endian(n, 1);
-    else if (n <= 0xffff) put(0xda), big_endian(n, 2);
-    else put(0xdb), big_endian(n, 4);
-    raw(s.data(), n);
-}
-
-void writer::bin_header(std::size_t n) noexcept {
-    if (n <= 0xff) put(0xc4), big_endian(n, 1);
-    else if (n <= 0xffff) put(0xc5), big_endian(n, 2);
-    else put(0xc6), big_endian(n, 4);
-}
-
-void writer::bin(std::span<const std::byte> b) noexcept {
-    bin_header(b.size());
-    raw(b.data(), b.size());
 }
 
 } // namespace detail
