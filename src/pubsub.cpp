@@ -110,12 +110,12 @@ bool subscriber::dispatch(std::chrono::milliseconds timeout) {
         auto topic = m->topic();
         auto match = std::find_if(handlers_.begin(), handlers_.end(),
                                   [&](const auto& h) { return topic.starts_with(h.first); });
-        if (match == handlers_.end()) {
+        if (match == handlers_.end())
             reject_received(error(errc::invalid_argument,
                                   "no handler for topic '" + std::string(topic) + "' (subscribed without on())"));
-            continue;
-        }
-        if (match->second(*m, *this)) return true;
+        else if (match->second(*m, *this))
+            return true;
+        if (until.passed()) return false;
     }
     return false;
 }

@@ -65,7 +65,7 @@ pending_call client::send_payload(std::string_view method, std::string_view type
 
 client::awaited client::await(const pending_call& call) {
     if (call.state != status::ok) {
-        if (call.state == status::timeout) ++socket_.counters.timed_out;
+        // A send that timed out was counted by the socket already.
         return {std::nullopt, call.state,
                 "call '" + call.method + "' could not be sent (" + std::string(to_string(call.state)) + ")"};
     }
@@ -88,11 +88,7 @@ client::awaited client::await(const pending_call& call) {
             in_flight_.erase(call.id);
             return {std::nullopt, status::closed, "call '" + call.method + "': " + e.what()};
         }
-        if (count == 0) {
-            in_flight_.erase(call.id);
-            ++socket_.counters.timed_out;
-            return {std::nullopt, status::timeout, "call '" + call.method + "': no reply before the deadline"};
-        }
+        if (count == 0) return expired(call);
         try {
             if (count != 2 || frames[0].size() != 0)
                 throw error(errc::malformed, "reply of " + std::to_string(count) +
@@ -104,6 +100,7 @@ client::awaited client::await(const pending_call& call) {
             auto it = in_flight_.find(layout.correlation_id);
             if (it == in_flight_.end()) {
                 ++socket_.counters.late;
+                if (until.passed()) return expired(call);
                 continue;
             }
             ++socket_.counters.received;
@@ -116,7 +113,14 @@ client::awaited client::await(const pending_call& call) {
         } catch (const error& e) {
             socket_.reject(e);
         }
+        if (until.passed()) return expired(call);
     }
+}
+
+client::awaited client::expired(const pending_call& call) {
+    in_flight_.erase(call.id);
+    ++socket_.counters.timed_out;
+    return {std::nullopt, status::timeout, "call '" + call.method + "': no reply before the deadline"};
 }
 
 std::string client::error_text(const message& m) {
@@ -162,6 +166,7 @@ bool server::serve_one(std::chrono::milliseconds timeout) {
             request.emplace(zmq::message_t(), std::move(body), layout, socket_.options().limits);
         } catch (const error& e) {
             socket_.reject(e);
+            if (until.passed()) return false;
             continue;
         }
         ++socket_.counters.received;
@@ -224,7 +229,11 @@ void server::reply(zmq::message_t& routing_id, bool delimiter, const message& re
 }
 
 void server::run(std::stop_token stop, std::chrono::milliseconds stop_check) {
-    while (!stop.stop_requested()) serve_one(stop_check);
+    try {
+        while (!stop.stop_requested()) serve_one(stop_check);
+    } catch (const error& e) {
+        if (e.kind() != errc::closed) throw;
+    }
 }
 
 } // namespace courier

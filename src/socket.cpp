@@ -234,6 +234,7 @@ std::optional<raw_message> receive_raw(socket& s, bool with_topic, deadline& unt
         s.reject(error(count < expected ? errc::missing_frame : errc::malformed,
                        "raw message of " + std::to_string(count) + " frames (expected " +
                            (with_topic ? "[topic][body])" : "[body])")));
+        if (until.passed()) return std::nullopt; // a flood of bad input cannot hold a receive past its timeout
     }
 }
 
@@ -278,6 +279,7 @@ std::optional<message> receive_message(socket& s, bool with_topic, deadline& unt
         } catch (const error& e) {
             s.reject(e);
         }
+        if (until.passed()) return std::nullopt; // a flood of bad input cannot hold a receive past its timeout
     }
 }
 

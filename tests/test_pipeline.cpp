@@ -238,3 +238,19 @@ TEST_CASE("pipeline: a raw push on a batching pusher keeps its place after the q
     REQUIRE(raw.has_value());
     CHECK(raw->bytes().size() == 1);
 }
+
+TEST_CASE("pipeline: a flood of bad input cannot hold a receive past its timeout" * doctest::timeout(30)) {
+    context ctx;
+    puller in(ctx, {.socket = {.receive_hwm = 100000}});
+    in.bind("inproc://flood");
+    zmq::socket_t plain(ctx.native(), zmq::socket_type::push);
+    plain.set(zmq::sockopt::linger, 0);
+    plain.set(zmq::sockopt::sndhwm, 100000);
+    plain.connect("inproc://flood");
+    for (int i = 0; i < 1000; ++i) plain.send(zmq::str_buffer("garbage"), zmq::send_flags::none);
+    // Deadline 0: the first rejection finds it passed and the receive returns.
+    CHECK_FALSE(in.receive(0ms).has_value());
+    CHECK(in.counters().rejected == 1);
+    CHECK_FALSE(in.receive<int>(0ms).has_value());
+    CHECK(in.counters().rejected == 2);
+}

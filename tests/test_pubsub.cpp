@@ -267,3 +267,18 @@ TEST_CASE("pubsub: raw frames reach a raw subscriber and a plain SUB socket unch
     CHECK(b->topic() == "raw.y");
     CHECK(b->bytes().empty());
 }
+
+TEST_CASE("pubsub: a typed handler can see the whole message" * doctest::timeout(30)) {
+    pair p(transport::inproc);
+    std::string trace;
+    int value = 0;
+    p.sub.on<int>("t", [&](const message& m, const int& v) {
+        trace = std::string(m.headers().find("trace").value_or(""));
+        value = v;
+    });
+    test::await_subscription(p.pub, p.sub);
+    p.pub.publish("t", 5, {{"trace", "abc"}});
+    REQUIRE(p.sub.dispatch(5s));
+    CHECK(trace == "abc");
+    CHECK(value == 5);
+}

@@ -289,3 +289,30 @@ TEST_CASE("reqrep: a call made after the context shut down ends with status::clo
     CHECK(r.state() == status::closed);
     CHECK(c.in_flight() == 0);
 }
+
+TEST_CASE("reqrep: a call that cannot even be sent times out once and is counted once" * doctest::timeout(30)) {
+    context ctx;
+    client c(ctx, {.socket = {.send_hwm = 1}});
+    c.connect("inproc://nobody-listens"); // the pipe exists and holds one request, then it is full
+    auto first = c.call<int>("m", 1, 50ms);  // queued, never answered
+    auto second = c.call<int>("m", 2, 50ms); // finds the pipe full until its deadline
+    CHECK(first.state() == status::timeout);
+    CHECK(second.state() == status::timeout);
+    CHECK(second.detail().find("could not be sent") != std::string::npos);
+    CHECK(c.counters().timed_out == 2);
+    CHECK(c.counters().sent == 1);
+}
+
+TEST_CASE("reqrep: server::run returns when the context shuts down" * doctest::timeout(30)) {
+    context ctx;
+    server s(ctx);
+    (void)s.bind("inproc://run-until-shutdown");
+    bool returned = false;
+    std::jthread t([&](std::stop_token stop) {
+        s.run(stop, 10s);
+        returned = true;
+    });
+    ctx.shutdown();
+    t.join();
+    CHECK(returned);
+}

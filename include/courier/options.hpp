@@ -20,11 +20,13 @@ struct socket_options {
     /// Largest frame accepted from a peer (ZMQ_MAXMSGSIZE; a peer sending more is disconnected)
     /// and largest message this socket will send (courier::error message_too_large). 1 B .. 2 GiB.
     std::size_t max_message_size = 16u << 20;
-    /// Messages queued per peer before sends block (pusher, client) or drop (publisher). >= 1.
+    /// Messages (frames) queued per peer before sends block (pusher, client) or drop (publisher;
+    /// a burst larger than this can lose its tail, see publisher). >= 1.
     int send_hwm = 1000;
     /// Messages queued per peer on the receiving side. >= 1.
     int receive_hwm = 1000;
-    /// Longest a blocking send waits for room before returning status::timeout. 0 .. 1 h.
+    /// Longest a pusher's push (and a batching sender's thread) waits for room before
+    /// status::timeout. Publishers never wait; a client's send waits until its call's deadline. 0 .. 1 h.
     std::chrono::milliseconds send_timeout{5000};
     /// Bounds on decoding what peers send.
     decode_limits limits{};

@@ -27,9 +27,11 @@ struct publisher_options {
     std::optional<courier::batching> batching{};
 };
 
-/// Sends typed messages on topics to every subscriber whose prefix matches. Never blocks: a
-/// subscriber that falls send_hwm messages behind loses what does not fit (libzmq PUB semantics),
-/// and with batching, a message that finds the queue full is dropped and counted.
+/// Sends typed messages on topics to every subscriber whose prefix matches. Never blocks: what does
+/// not fit a subscriber's send_hwm is dropped for that subscriber (libzmq PUB semantics), and
+/// libzmq learns what a subscriber has read only now and then, so a burst of more than send_hwm
+/// messages can lose its tail even to a subscriber that keeps up: size send_hwm for your bursts.
+/// With batching, a message that finds the queue full is dropped and counted too.
 /// Move-only owner of one socket. @par Thread safety: one thread at a time; with batching set,
 /// publish(), flush() and counters() may be called from any number of threads at once.
 class publisher {
@@ -108,9 +110,11 @@ public:
             return true;
         });
     }
-    /// As above, with the payload read as a T; a message that does not read as T is rejected.
+    /// As above, with the payload read as a T, the handler called as handler(topic, value) or
+    /// handler(message, value) (for headers, ids, timestamp). A message that does not read as T
+    /// is rejected.
     template <class T, class F>
-        requires std::invocable<F&, std::string_view, const T&>
+        requires std::invocable<F&, std::string_view, const T&> || std::invocable<F&, const message&, const T&>
     void on(std::string_view prefix, F handler) {
         add_handler(prefix, [handler = std::move(handler)](const message& m, subscriber& self) mutable {
             std::optional<T> value;
@@ -120,7 +124,8 @@ public:
                 self.reject_received(e);
                 return false;
             }
-            handler(m.topic(), *value);
+            if constexpr (std::invocable<F&, const message&, const T&>) handler(m, *value);
+            else handler(m.topic(), *value);
             return true;
         });
     }

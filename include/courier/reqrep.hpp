@@ -134,6 +134,7 @@ private:
         std::string detail;
     };
     awaited await(const pending_call& call);
+    awaited expired(const pending_call& call);
     static std::string error_text(const message& m);
     void sweep_expired();
 
@@ -183,7 +184,7 @@ public:
 
     /// Handles at most one request, waiting for it at most `timeout`. Returns false on timeout.
     bool serve_one(std::chrono::milliseconds timeout);
-    /// Serves until `stop` is requested; notices the request within `stop_check`.
+    /// Serves until `stop` is requested (noticed within `stop_check`) or the context is shut down.
     void run(std::stop_token stop, std::chrono::milliseconds stop_check = std::chrono::milliseconds(50));
 
     courier::counters counters() const { return socket_.counters; }

@@ -42,6 +42,11 @@ public:
         return d;
     }
     static deadline never() noexcept { return at(clock::time_point::max()); }
+    /// True once the deadline is behind us (starts the clock if it was not started).
+    bool passed() noexcept {
+        const auto at = when(); // first: the operands of <= may be evaluated in either order
+        return at <= clock::now();
+    }
     clock::time_point when() noexcept {
         if (!known_) {
             when_ = deadline_after(timeout_);
@@ -148,6 +153,7 @@ std::optional<T> receive_as(socket& s, bool with_topic, deadline until) {
             --s.counters.received; // counted when its envelope decoded; rejected after all
             s.reject(e);
         }
+        if (until.passed()) return std::nullopt;
     }
 }
 
