@@ -6,64 +6,19 @@
 namespace courier {
 
 publisher::publisher(context& ctx, publisher_options options)
-    : socket_(ctx, zmq::socket_type::pub, options.socket) {
-    if (options.batching) {
-        if (options.batching->cpu == -1) options.batching->cpu = ctx.next_library_cpu();
-        queue_ = std::make_unique<detail::send_queue>(socket_.native(), true, socket_.options(), *options.batching);
-    }
-}
-
-std::string publisher::bind(std::string_view endpoint) {
-    if (!queue_) return socket_.bind(endpoint);
-    std::lock_guard lock(queue_->socket_mutex());
-    return socket_.bind(endpoint);
-}
-
-void publisher::connect(std::string_view endpoint) {
-    if (!queue_) return socket_.connect(endpoint);
-    std::lock_guard lock(queue_->socket_mutex());
-    socket_.connect(endpoint);
-}
-
-void publisher::flush() {
-    if (queue_) queue_->flush();
-}
-
-void publisher::close() noexcept {
-    if (queue_) queue_->close();
-    socket_.close();
-}
+    : sender_(ctx, zmq::socket_type::pub, true, options.socket, options.batching) {}
 
 void publisher::publish_raw(std::string_view topic, bytes_view body) {
     std::array<zmq::message_t, 2> frames{zmq::message_t(topic.data(), topic.size()),
                                          zmq::message_t(body.data(), body.size())};
     auto never = detail::deadline::never();
-    if (!queue_) {
-        (void)socket_.send(frames, never);
-        return;
-    }
-    queue_->flush();
-    std::lock_guard lock(queue_->socket_mutex());
-    (void)queue_->send_raw(frames, never);
+    (void)sender_.send_raw(frames, never); // PUB never blocks
 }
 
 void publisher::publish_payload(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
                                 header_list headers) {
-    if (queue_) {
-        auto never = detail::deadline::never();
-        (void)queue_->send(topic, type, payload, headers, never, false); // full: counted
-        return;
-    }
-    const outgoing e{.kind = kind::message,
-                     .id = next_message_id(),
-                     .timestamp_ns = now_ns(),
-                     .type_name = type,
-                     .headers = headers,
-                     .payload = payload};
-    std::array<zmq::message_t, 2> frames{zmq::message_t(topic.data(), topic.size()), zmq::message_t(encoded_size(e))};
-    encode(e, frames[1].data<std::byte>());
     auto never = detail::deadline::never();
-    (void)socket_.send(frames, never); // PUB never blocks
+    (void)sender_.send(topic, type, payload, headers, never, false); // a full queue drops and counts
 }
 
 subscriber::subscriber(context& ctx, subscriber_options options)

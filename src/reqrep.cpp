@@ -39,15 +39,13 @@ pending_call client::send_payload(std::string_view method, std::string_view type
         call.state = status::full;
         return call;
     }
-    const outgoing e{.kind = kind::request,
-                     .id = call.id,
-                     .timestamp_ns = now_ns(),
-                     .type_name = type,
-                     .subject = method,
-                     .headers = headers,
-                     .payload = payload};
-    std::array<zmq::message_t, 2> frames{zmq::message_t(), zmq::message_t(encoded_size(e))};
-    encode(e, frames[1].data<std::byte>());
+    std::array<zmq::message_t, 2> frames{zmq::message_t(), detail::envelope_frame({.kind = kind::request,
+                                                                                   .id = call.id,
+                                                                                   .timestamp_ns = now_ns(),
+                                                                                   .type_name = type,
+                                                                                   .subject = method,
+                                                                                   .headers = headers,
+                                                                                   .payload = payload})};
     try {
         auto until = detail::deadline::at(call.deadline);
         if (!socket_.send(frames, until)) {
@@ -195,15 +193,13 @@ bool server::serve_one(std::chrono::milliseconds timeout) {
 
 void server::reply(zmq::message_t& routing_id, bool delimiter, const message& request, kind k, std::string_view type,
                    std::span<const std::byte> payload) {
-    const outgoing e{.kind = k,
-                     .id = next_message_id(),
-                     .correlation_id = request.id(),
-                     .timestamp_ns = now_ns(),
-                     .type_name = type,
-                     .subject = request.subject(),
-                     .payload = payload};
-    zmq::message_t body(encoded_size(e));
-    encode(e, body.data<std::byte>());
+    auto body = detail::envelope_frame({.kind = k,
+                                        .id = next_message_id(),
+                                        .correlation_id = request.id(),
+                                        .timestamp_ns = now_ns(),
+                                        .type_name = type,
+                                        .subject = request.subject(),
+                                        .payload = payload});
     if (body.size() > socket_.options().max_message_size) {
         ++socket_.counters.failed;
         return; // the caller times out; a reply over the limit would only be dropped by its peer

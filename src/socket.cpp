@@ -130,6 +130,12 @@ bool wait_for(zmq::socket_ref sock, short events, deadline& until) {
     }
 }
 
+zmq::message_t envelope_frame(const outgoing& e) {
+    zmq::message_t frame(encoded_size(e));
+    encode(e, frame.data<std::byte>());
+    return frame;
+}
+
 bool send_frames(zmq::socket_ref sock, std::span<zmq::message_t> frames, deadline& until, std::size_t max_size) {
     for (auto& f : frames)
         if (f.size() > max_size)

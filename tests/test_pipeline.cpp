@@ -25,17 +25,11 @@ struct task {
     MSGPACK_DEFINE_MAP(id, body)
 };
 
-template <class F>
-void on_every_transport(F&& check) {
-    SUBCASE("inproc") { check(transport::inproc); }
-    SUBCASE("ipc") { check(transport::ipc); }
-    SUBCASE("tcp") { check(transport::tcp); }
-}
 
 } // namespace
 
 TEST_CASE("pipeline: a pusher delivers every message to a puller once, in order" * doctest::timeout(30)) {
-    on_every_transport([](transport t) {
+    test::on_every_transport([](transport t) {
         context ctx;
         puller in(ctx);
         pusher out(ctx);
@@ -55,7 +49,7 @@ TEST_CASE("pipeline: a pusher delivers every message to a puller once, in order"
 }
 
 TEST_CASE("pipeline: ventilator to workers to sink delivers every task exactly once" * doctest::timeout(60)) {
-    on_every_transport([](transport t) {
+    test::on_every_transport([](transport t) {
         context ctx;
         pusher ventilator(ctx);
         puller sink(ctx);

@@ -32,17 +32,11 @@ struct pair {
     subscriber sub;
 };
 
-template <class F>
-void on_every_transport(F&& check) {
-    SUBCASE("inproc") { check(transport::inproc); }
-    SUBCASE("ipc") { check(transport::ipc); }
-    SUBCASE("tcp") { check(transport::tcp); }
-}
 
 } // namespace
 
 TEST_CASE("pubsub: subscriber receives only matching topics, in order" * doctest::timeout(30)) {
-    on_every_transport([](transport t) {
+    test::on_every_transport([](transport t) {
         pair p(t);
         p.sub.subscribe("prices.");
         test::await_subscription(p.pub, p.sub);

@@ -53,17 +53,11 @@ struct running_server {
     std::jthread thread;
 };
 
-template <class F>
-void on_every_transport(F&& check) {
-    SUBCASE("inproc") { check(transport::inproc); }
-    SUBCASE("ipc") { check(transport::ipc); }
-    SUBCASE("tcp") { check(transport::tcp); }
-}
 
 } // namespace
 
 TEST_CASE("reqrep: a client calls a named method and gets its typed answer" * doctest::timeout(30)) {
-    on_every_transport([](transport t) {
+    test::on_every_transport([](transport t) {
         context ctx;
         running_server s(ctx, t);
         client c(ctx);

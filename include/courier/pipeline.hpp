@@ -5,7 +5,7 @@
 #include "courier/batch.hpp"
 #include "courier/codec.hpp"
 #include "courier/context.hpp"
-#include "courier/detail/send_queue.hpp"
+#include "courier/detail/sender.hpp"
 #include "courier/detail/socket.hpp"
 #include "courier/message.hpp"
 #include "courier/options.hpp"
@@ -34,20 +34,20 @@ class pusher {
 public:
     explicit pusher(context& ctx, pusher_options options = {});
 
-    std::string bind(std::string_view endpoint);
-    void connect(std::string_view endpoint);
+    std::string bind(std::string_view endpoint) { return sender_.bind(endpoint); }
+    void connect(std::string_view endpoint) { sender_.connect(endpoint); }
     /// Flushes what is queued (batching), then closes the socket. Idempotent.
-    void close() noexcept;
+    void close() noexcept { sender_.close(); }
     /// Returns once everything pushed before the call was handed to libzmq (or, after
     /// send_timeout without room, dropped and counted as timed_out).
-    void flush();
+    void flush() { sender_.flush(); }
 
     /// Pushes `value`: status::ok once libzmq (or, with batching, the queue) has it,
     /// status::timeout if no room came in time. Throws courier::error(message_too_large) or (closed).
     template <class T>
     [[nodiscard]] status push(const T& value, header_list headers = {}) {
         return push_payload(type_name<T>::value, encode_payload(value, detail::scratch()), headers,
-                            socket_.options().send_timeout);
+                            sender_.options().send_timeout);
     }
     template <class T>
     [[nodiscard]] status push(const T& value, std::chrono::milliseconds timeout, header_list headers = {}) {
@@ -56,18 +56,17 @@ public:
     /// Pushes `body` as it is, with no envelope: for pullers that receive_raw, and plain zmq
     /// peers. Unbatched; on a batching pusher it waits for the queue to drain first.
     [[nodiscard]] status push_raw(bytes_view body, std::chrono::milliseconds timeout);
-    [[nodiscard]] status push_raw(bytes_view body) { return push_raw(body, socket_.options().send_timeout); }
+    [[nodiscard]] status push_raw(bytes_view body) { return push_raw(body, sender_.options().send_timeout); }
     /// Pushes an already encoded payload under `type`.
     [[nodiscard]] status push_payload(std::string_view type, std::span<const std::byte> payload, header_list headers,
                                       std::chrono::milliseconds timeout);
 
-    courier::counters counters() const { return queue_ ? queue_->counters() : socket_.counters; }
+    courier::counters counters() const { return sender_.counters(); }
     /// The libzmq socket. With batching, the sending thread uses it too: leave it alone.
-    zmq::socket_t& native() noexcept { return socket_.native(); }
+    zmq::socket_t& native() noexcept { return sender_.native(); }
 
 private:
-    detail::socket socket_;
-    std::unique_ptr<detail::send_queue> queue_; // declared after socket_: closed before it
+    detail::sender sender_;
 };
 
 struct puller_options {

@@ -5,7 +5,7 @@
 #include "courier/batch.hpp"
 #include "courier/codec.hpp"
 #include "courier/context.hpp"
-#include "courier/detail/send_queue.hpp"
+#include "courier/detail/sender.hpp"
 #include "courier/detail/socket.hpp"
 #include "courier/message.hpp"
 #include "courier/options.hpp"
@@ -38,13 +38,13 @@ class publisher {
 public:
     explicit publisher(context& ctx, publisher_options options = {});
 
-    std::string bind(std::string_view endpoint);
-    void connect(std::string_view endpoint);
+    std::string bind(std::string_view endpoint) { return sender_.bind(endpoint); }
+    void connect(std::string_view endpoint) { sender_.connect(endpoint); }
     /// Flushes what is queued (batching), then closes the socket. Idempotent.
-    void close() noexcept;
+    void close() noexcept { sender_.close(); }
     /// Returns once everything published before the call was handed to libzmq. Without
     /// batching there is nothing to wait for.
-    void flush();
+    void flush() { sender_.flush(); }
 
     /// Publishes `value` on `topic`. Throws courier::error(message_too_large) or (closed).
     template <class T>
@@ -59,13 +59,12 @@ public:
     void publish_payload(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
                          header_list headers = {});
 
-    courier::counters counters() const { return queue_ ? queue_->counters() : socket_.counters; }
+    courier::counters counters() const { return sender_.counters(); }
     /// The libzmq socket. With batching, the sending thread uses it too: leave it alone.
-    zmq::socket_t& native() noexcept { return socket_.native(); }
+    zmq::socket_t& native() noexcept { return sender_.native(); }
 
 private:
-    detail::socket socket_;
-    std::unique_ptr<detail::send_queue> queue_; // declared after socket_: closed before it
+    detail::sender sender_;
 };
 
 struct subscriber_options {

@@ -3,6 +3,8 @@
 
 #include <courier/pubsub.hpp>
 
+#include <doctest/doctest.h>
+
 #include <chrono>
 #include <string>
 
@@ -13,6 +15,14 @@ enum class transport { inproc, ipc, tcp };
 /// An endpoint to bind on: a fresh inproc name, an ipc path in this process's temp dir, or
 /// 127.0.0.1 on a port the kernel picks. Connect to what bind() returns.
 std::string bind_endpoint(transport t);
+
+/// Runs `check(t)` in one doctest SUBCASE per transport: inproc, ipc and tcp.
+template <class F>
+void on_every_transport(F&& check) {
+    SUBCASE("inproc") { check(transport::inproc); }
+    SUBCASE("ipc") { check(transport::ipc); }
+    SUBCASE("tcp") { check(transport::tcp); }
+}
 
 /// Returns once `sub` receives what `pub` publishes from now on, in order, and nothing else that
 /// the barrier sent: it publishes probes on a topic of its own until one arrives, then drains the

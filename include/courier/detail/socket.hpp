@@ -103,6 +103,9 @@ private:
     socket_options options_;
 };
 
+/// The encoded envelope of `e` in a new frame.
+zmq::message_t envelope_frame(const outgoing& e);
+
 /// Tell ThreadSanitizer that libzmq hands `m`'s buffer to another thread (released, before a
 /// send) or got it from one (acquired, after a receive); no-ops in other builds.
 void released(zmq::message_t& m) noexcept;
