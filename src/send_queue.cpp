@@ -148,21 +148,8 @@ bool send_queue::send_raw(std::span<zmq::message_t> frames, deadline& until) {
 
 bool send_queue::send_direct(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
                              header_list headers, deadline& until) {
-    std::array<zmq::message_t, 2> frames;
-    std::size_t n = 0;
-    if (with_topic_) frames[n++] = zmq::message_t(topic.data(), topic.size());
-    frames[n++] = envelope_frame({.kind = kind::message,
-                                  .id = next_message_id(),
-                                  .timestamp_ns = now_ns(),
-                                  .type_name = type,
-                                  .headers = headers,
-                                  .payload = payload});
-    if (!send_frames(sock_, {frames.data(), n}, until, socket_options_.max_message_size)) {
-        ++counters_.timed_out;
-        return false;
-    }
-    ++counters_.sent;
-    return true;
+    auto m = message_of(with_topic_, topic, type, payload, headers);
+    return send_raw(m.all(), until);
 }
 
 bool send_queue::send_frame(const pending& p) {

@@ -37,16 +37,8 @@ void sender::close() noexcept {
 status sender::send(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
                     header_list headers, deadline& until, bool may_wait) {
     if (queue_) return queue_->send(topic, type, payload, headers, until, may_wait);
-    std::array<zmq::message_t, 2> frames;
-    std::size_t n = 0;
-    if (with_topic_) frames[n++] = zmq::message_t(topic.data(), topic.size());
-    frames[n++] = envelope_frame({.kind = kind::message,
-                                  .id = next_message_id(),
-                                  .timestamp_ns = now_ns(),
-                                  .type_name = type,
-                                  .headers = headers,
-                                  .payload = payload});
-    return socket_.send({frames.data(), n}, until) ? status::ok : status::timeout;
+    auto m = message_of(with_topic_, topic, type, payload, headers);
+    return socket_.send(m.all(), until) ? status::ok : status::timeout;
 }
 
 status sender::send_raw(std::span<zmq::message_t> frames, deadline& until) {
