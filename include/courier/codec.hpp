@@ -7,7 +7,9 @@
 
 #include <msgpack.hpp>
 
+#include <algorithm>
 #include <cstddef>
+#include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
@@ -74,12 +76,18 @@ namespace detail {
 /// A growable byte buffer msgpack::packer can write to. Reused per thread for sending.
 class buffer {
 public:
-    void write(const char* p, std::size_t n) { data_.insert(data_.end(), reinterpret_cast<const std::byte*>(p), reinterpret_cast<const std::byte*>(p) + n); }
-    void clear() noexcept { data_.clear(); }
-    std::span<const std::byte> view() const noexcept { return data_; }
+    void write(const char* p, std::size_t n) {
+        if (n == 0) return;
+        if (size_ + n > data_.size()) data_.resize(std::max(2 * data_.size(), size_ + n));
+        std::memcpy(data_.data() + size_, p, n);
+        size_ += n;
+    }
+    void clear() noexcept { size_ = 0; }
+    std::span<const std::byte> view() const noexcept { return {data_.data(), size_}; }
 
 private:
-    std::vector<std::byte> data_;
+    std::vector<std::byte> data_; // capacity in use; only the first size_ bytes are written
+    std::size_t size_ = 0;
 };
 
 /// The calling thread's scratch buffer for encoding payloads; empty on return.

@@ -43,6 +43,16 @@ public:
         return d;
     }
     static deadline never() noexcept { return at(clock::time_point::max()); }
+    /// Milliseconds left, rounded up (a 0.4 ms remainder must not become a busy 0); 0 once
+    /// passed; -1 for never.
+    int remaining_ms() noexcept {
+        const auto at = when();
+        if (at == clock::time_point::max()) return -1;
+        const auto left = at - clock::now();
+        if (left <= clock::duration::zero()) return 0;
+        const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
+        return ms > INT32_MAX ? INT32_MAX : static_cast<int>(ms);
+    }
     /// True once the deadline is behind us (starts the clock if it was not started).
     bool passed() noexcept {
         const auto at = when(); // first: the operands of <= may be evaluated in either order
@@ -102,6 +112,7 @@ public:
 private:
     zmq::socket_t sock_;
     socket_options options_;
+    int receive_timeout_ = -1; // ZMQ_RCVTIMEO as last set, to set it only when it changes
 };
 
 /// The encoded envelope of `e` in a new frame.
@@ -123,8 +134,6 @@ void acquired(zmq::message_t& m) noexcept;
 
 /// Translates a libzmq error into courier::error (closed, invalid_argument or zmq).
 [[noreturn]] void fail(const char* what, const zmq::error_t& e);
-/// Waits until `sock` is ready for `events` (ZMQ_POLLIN/POLLOUT); false if the deadline passed.
-bool wait_for(zmq::socket_ref sock, short events, deadline& until);
 /// Sends `frames` as one message, waiting for room until `deadline`; false on timeout. Throws
 /// message_too_large if a frame is over `max_size`, and what fail() throws.
 bool send_frames(zmq::socket_ref sock, std::span<zmq::message_t> frames, deadline& until, std::size_t max_size);
