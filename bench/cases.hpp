@@ -27,6 +27,8 @@ outcome courier_raw_pubsub(const params&);     // publish_raw(topic, bytes_view)
 outcome courier_typed_pushpull(const params&); // push(tick), receive<tick>()
 outcome courier_typed_pubsub(const params&);   // publish(topic, tick), receive() + as<tick>()
 outcome courier_reqrep(const params&);         // client::call<bytes>, server::serve<bytes, bytes>
+outcome courier_pingpong(const params&);         // one typed message there and back over push/pull
+outcome courier_pingpong_batched(const params&); // the same with batching senders
 outcome courier_batched_pushpull(const params&); // as typed, with pusher_options::batching
 outcome courier_batched_pubsub(const params&);   // as typed, with publisher_options::batching
                                                  // (params::threads senders share one publisher)

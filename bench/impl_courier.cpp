@@ -182,7 +182,48 @@ struct req_rep {
     std::uint64_t seq = 0;
 };
 
+// One typed message at a time, there and back over two pusher/puller pairs: the low-load latency
+// that batching must not add to (a quiet call sends directly from the caller's thread).
+template <bool Batched>
+struct ping_pong {
+    explicit ping_pong(const params& p) {
+        there_out.connect(there_in.bind(bind_address(p.tr, "zmq")));
+        back_out.connect(back_in.bind(bind_address(p.tr, "zmq")));
+    }
+    void call() {
+        if (there_out.push(tick{++seq}) != courier::status::ok) throw failure("ping-pong: push timed out");
+        auto back = back_in.receive<tick>(std::chrono::seconds(5));
+        if (!back || back->seq != seq) throw failure("ping-pong: no or wrong echo");
+    }
+    bool serve_one(int timeout_ms) {
+        auto t = there_in.receive<tick>(milliseconds(timeout_ms));
+        if (!t) return false;
+        if (back_out.push(*t) != courier::status::ok) throw failure("ping-pong: echo timed out");
+        return true;
+    }
+    static courier::pusher_options sender() {
+        courier::pusher_options o;
+        if (Batched) o.batching = courier::batching{};
+        return o;
+    }
+
+    courier::context ctx{context_options()};
+    courier::pusher there_out{ctx, sender()};
+    courier::puller there_in{ctx};
+    courier::pusher back_out{ctx, sender()};
+    courier::puller back_in{ctx};
+    std::uint64_t seq = 0;
+};
+
+template <bool Batched>
+outcome courier_ping_pong(const params& p) {
+    return guarded<ping_pong<Batched>>(p, run_reqrep<ping_pong<Batched>>);
+}
+
 } // namespace
+
+outcome courier_pingpong(const params& p) { return courier_ping_pong<false>(p); }
+outcome courier_pingpong_batched(const params& p) { return courier_ping_pong<true>(p); }
 
 outcome courier_bytes_pushpull(const params& p) {
     using A = push_pull<payload::bytes>;

@@ -70,6 +70,9 @@ constexpr entry table[] = {
     {"reqrep", "reqrep", "zmq", zmq_reqrep},
     {"reqrep", "reqrep", "nng", nng_reqrep},
     {"reqrep", "reqrep", "courier", courier_reqrep},
+    // low-load latency of batching: one message at a time, there and back, with and without.
+    {"reqrep", "reqrep", "courier-pingpong", courier_pingpong},
+    {"reqrep", "reqrep", "courier-pingpong-batched", courier_pingpong_batched},
     // fan-out: 1, 8, 32 subscribers of one publisher.
     {"fanout", "pubsub", "zmq", zmq_pubsub},
     {"fanout", "pubsub", "courier-bytes", courier_bytes_pubsub},

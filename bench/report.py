@@ -228,6 +228,21 @@ def reqrep_table(cases, targets):
     return lines
 
 
+def pingpong_table(cases, targets):
+    impls = ["courier-pingpong", "courier-pingpong-batched"]
+    head = ["transport", "unbatched p50 / p99 (µs)", "batched p50 / p99 (µs)", "batched / unbatched p50"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for tr in TRANSPORTS:
+        row = {i: find(cases, suite="reqrep", transport=tr, implementation=i) for i in impls}
+        if not any(row.values()):
+            continue
+        u, b = row.get("courier-pingpong"), row.get("courier-pingpong-batched")
+        r50 = latency_ratio(b, u, "values", "p50_us")
+        targets.add("batching at low load adds <= 10% to p50 (ping-pong)", tr, r50, 1.10, higher_is_better=False)
+        lines.append("| " + " | ".join([tr, latency_cell(u), latency_cell(b), ratio_cell(r50, 1.10, False)]) + " |")
+    return lines
+
+
 def fanout_table(cases):
     impls = ["zmq", "courier-bytes"]
     head = ["transport", "subscribers"] + [f"{i} deliveries/s" for i in impls] + ["courier / zmq"]
@@ -360,6 +375,7 @@ def render(meta, summary, cases, others=()):
         "pubsub": throughput_table(cases, "pubsub", ["zmq", "courier-bytes", "courier-raw"], t),
         "typed": typed_table(cases, t),
         "reqrep": reqrep_table(cases, t),
+        "pingpong": pingpong_table(cases, t),
         "fanout": fanout_table(cases),
         "connections": connections_table(cases, t),
         "rss": rss_table(cases),
@@ -382,6 +398,9 @@ def render(meta, summary, cases, others=()):
     out += ["### Typed envelopes: a 32-byte struct, decoded at the receiver (messages/s)", ""] + parts["typed"] + [""]
     out += ["### Request-reply round trip, one call at a time, 16 B (µs, median [min-max] of the rounds' p50 / p99)",
             ""] + parts["reqrep"] + [""]
+    out += ["### Batching at low load: one typed message there and back over push-pull (µs, p50 / p99)", "",
+            "Both senders batching or neither; a quiet call leaves directly from the caller's thread.", ""]
+    out += parts["pingpong"] + [""]
     out += ["### Fan-out, 256 B (deliveries/s: messages received, all subscribers together)", ""] + parts["fanout"] + [""]
     out += ["### 1 and 64 sender connections into one puller, 256 B (messages/s, all senders together)", ""]
     out += parts["connections"] + [""]
