@@ -42,11 +42,7 @@ std::optional<raw_message> subscriber::receive_raw(std::chrono::milliseconds tim
     return detail::receive_raw(socket_, true, until);
 }
 
-void subscriber::reject_received(const error& e) noexcept {
-    // It was counted as received when its envelope decoded; it is a rejection after all.
-    --socket_.counters.received;
-    socket_.reject(e);
-}
+void subscriber::reject_received(const error& e) noexcept { socket_.reject_received(e); }
 
 void subscriber::add_handler(std::string_view prefix, handler_fn handler) {
     auto same = [&](const auto& h) { return h.first == prefix; };

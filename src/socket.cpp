@@ -190,13 +190,14 @@ std::size_t socket::receive(std::span<zmq::message_t> frames, deadline& until) {
         acquired(frames[0]);
         std::size_t count = 1;
         bool more = frames[0].more();
-        zmq::message_t extra;
-        while (more) {
-            auto& into = count < frames.size() ? frames[count] : extra;
-            (void)sock_.recv(into, zmq::recv_flags::none); // the rest of a message is already here
-            acquired(into);
-            more = into.more();
-            ++count;
+        for (; more && count < frames.size(); ++count) {
+            (void)sock_.recv(frames[count], zmq::recv_flags::none); // the rest of a message is already here
+            acquired(frames[count]);
+            more = frames[count].more();
+        }
+        for (zmq::message_t extra; more; ++count) { // frames beyond what the caller expects: counted, dropped
+            (void)sock_.recv(extra, zmq::recv_flags::none);
+            more = extra.more();
         }
         return count;
     } catch (const zmq::error_t& e) {
@@ -223,10 +224,10 @@ message next_of_batch(socket::batch_cursor& b, const decode_limits& limits) {
     auto layout = b.layout;
     layout.kind = kind::message;
     layout.batch_count = 0;
-    layout.id = b.next_id++;
-    b.next = next_batch_record({b.frame.data<std::byte>(), b.frame.size()}, b.next, layout.payload);
+    layout.id = b.next_id;
+    layout.payload = b.take();
     zmq::message_t topic, frame;
-    if (b.next < b.end) {
+    if (b.active()) {
         topic.copy(b.topic);
         frame.copy(b.frame);
     } else {
@@ -258,7 +259,7 @@ std::optional<raw_message> receive_raw(socket& s, bool with_topic, deadline& unt
 
 std::optional<message> receive_message(socket& s, bool with_topic, deadline& until) {
     auto& batch = s.batch;
-    if (batch.next < batch.end) {
+    if (batch.active()) {
         ++s.counters.received;
         return next_of_batch(batch, s.options().limits);
     }
@@ -277,6 +278,9 @@ std::optional<message> receive_message(socket& s, bool with_topic, deadline& unt
                                                  (with_topic ? "[topic][envelope])" : "[envelope])"));
             auto& body = frames[expected - 1];
             auto layout = envelope::parse({body.data<std::byte>(), body.size()}, s.options().limits);
+            if (layout.kind != kind::message && layout.kind != kind::batch)
+                throw error(errc::malformed, std::string(shape) + ": envelope of kind " +
+                                                 std::to_string(static_cast<int>(layout.kind)) + " (expected 1, message)");
             ++s.counters.received;
             if (layout.kind == kind::batch) {
                 batch.layout = layout;
@@ -286,11 +290,6 @@ std::optional<message> receive_message(socket& s, bool with_topic, deadline& unt
                 batch.frame = std::move(body);
                 batch.topic = with_topic ? std::move(frames[0]) : zmq::message_t();
                 return next_of_batch(batch, s.options().limits);
-            }
-            if (layout.kind != kind::message) {
-                --s.counters.received;
-                throw error(errc::malformed, std::string(shape) + ": envelope of kind " +
-                                                 std::to_string(static_cast<int>(layout.kind)) + " (expected 1, message)");
             }
             if (with_topic) return message(std::move(frames[0]), std::move(frames[1]), layout, s.options().limits);
             return message(zmq::message_t(), std::move(frames[0]), layout, s.options().limits);

@@ -96,6 +96,12 @@ public:
 
     /// Counts a rejected incoming message and tells the options' callback.
     void reject(const error& e) noexcept;
+    /// The same for a message counted as received when its envelope decoded, whose payload was
+    /// then refused (wrong type, no handler).
+    void reject_received(const error& e) noexcept {
+        --counters.received;
+        reject(e);
+    }
 
     zmq::socket_t& native() noexcept { return sock_; }
     const socket_options& options() const noexcept { return options_; }
@@ -107,6 +113,15 @@ public:
         envelope_layout layout{};
         std::uint32_t next = 0, end = 0;
         std::uint64_t next_id = 0;
+
+        bool active() const noexcept { return next < end; }
+        /// Steps to the next record: where its payload lies in `frame`; next_id moves on with it.
+        envelope_layout::range take() noexcept {
+            envelope_layout::range r;
+            next = next_batch_record({frame.data<std::byte>(), frame.size()}, next, r);
+            ++next_id;
+            return r;
+        }
     } batch;
 
 private:
@@ -155,11 +170,9 @@ std::optional<T> receive_as(socket& s, bool with_topic, deadline until) {
         std::span<const std::byte> payload;
         std::string_view type;
         auto& b = s.batch;
-        if (b.next < b.end) {
+        if (b.active()) {
             // The rest of a batch: decode straight from its frame, no message object per record.
-            envelope_layout::range r;
-            b.next = next_batch_record({b.frame.data<std::byte>(), b.frame.size()}, b.next, r);
-            ++b.next_id;
+            const auto r = b.take();
             ++s.counters.received;
             payload = {b.frame.data<std::byte>() + r.offset, r.size};
             type = {b.frame.data<char>() + b.layout.type_name.offset, b.layout.type_name.size};
@@ -172,8 +185,7 @@ std::optional<T> receive_as(socket& s, bool with_topic, deadline until) {
         try {
             return decode_payload<T>(payload, type, s.options().limits);
         } catch (const error& e) {
-            --s.counters.received; // counted when its envelope decoded; rejected after all
-            s.reject(e);
+            s.reject_received(e);
         }
         if (until.passed()) return std::nullopt;
     }
