@@ -233,7 +233,7 @@ envelope_layout envelope::parse(std::span<const std::byte> frame, const decode_l
                                          " fields, a v1 envelope has at least " + std::to_string(v1_fields));
     out.minor = static_cast<unsigned>(minor > 0xffff ? 0xffff : minor);
     auto k = r.uint("kind");
-    if (k < 1 || k > 5) throw error(errc::malformed, "envelope field 'kind': unknown kind " + std::to_string(k));
+    if (k < 1 || k > 6) throw error(errc::malformed, "envelope field 'kind': unknown kind " + std::to_string(k));
     out.kind = static_cast<courier::kind>(k);
     out.id = r.uint("message id");
     out.correlation_id = r.uint("correlation id");

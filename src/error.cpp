@@ -23,6 +23,7 @@ public:
         case errc::timeout: return "timed out";
         case errc::unavailable: return "unavailable";
         case errc::full: return "queue full";
+        case errc::storage: return "outbox storage failed";
         }
         return "unknown courier error";
     }

@@ -24,6 +24,7 @@ enum class kind : std::uint8_t {
     reply = 3,   ///< a call's answer; `correlation_id` is the request's id
     error = 4,   ///< a call's failure; the payload is the error text
     batch = 5,   ///< several messages in one frame; the payload holds one bin per message
+    control = 6, ///< acknowledged pipeline's own traffic; `subject` names it (hello, ack, ping, bye)
 };
 
 /// Bounds on what a decoder accepts from untrusted bytes. Lengths and counts are further capped

@@ -24,6 +24,7 @@ enum class errc {
     timeout,             ///< value() of a result that timed out
     unavailable,         ///< value() of a result whose peers could not be reached
     full,                ///< value() of a result refused because a bound was reached
+    storage,             ///< the durable outbox could not be read or written
 };
 
 /// The category of courier::errc.

@@ -25,6 +25,9 @@ public:
     courier::kind kind() const noexcept { return layout_.kind; }
     std::uint64_t id() const noexcept { return layout_.id; }
     std::uint64_t correlation_id() const noexcept { return layout_.correlation_id; }
+    /// The producer that sent it, in an acknowledged pipeline (reliable_puller); 0 otherwise.
+    std::uint64_t producer_id() const noexcept { return producer_; }
+    void set_producer_id(std::uint64_t producer) noexcept { producer_ = producer; }
     std::int64_t timestamp_ns() const noexcept { return layout_.timestamp_ns; }
     std::string_view type_name() const noexcept { return view().type_name(); }
     std::string_view subject() const noexcept { return view().subject(); }
@@ -46,6 +49,7 @@ private:
     zmq::message_t body_;
     envelope_layout layout_{};
     decode_limits limits_{};
+    std::uint64_t producer_ = 0;
 };
 
 /// Frames received without an envelope (receive_raw): the bytes exactly as a raw sender, or any

@@ -48,6 +48,12 @@ struct counters {
     std::uint64_t failed = 0;    ///< requests answered with an error (handler threw, unknown method)
     std::uint64_t unroutable = 0; ///< replies dropped because the caller was gone or full
     std::uint64_t dropped = 0;    ///< messages a batching publisher refused because its queue was full
+    std::uint64_t acknowledged = 0; ///< tasks acknowledged (reliable pipeline)
+    std::uint64_t redelivered = 0;  ///< tasks handed out again after a puller died, left or timed out
+    std::uint64_t expired = 0;      ///< hand-outs whose visibility timeout passed unacknowledged
+    std::uint64_t duplicates = 0;   ///< tasks received again and dropped (acknowledged again)
+    std::uint64_t gaps = 0;         ///< messages a subscriber knows it missed (sequence gaps)
+    std::uint64_t refused = 0;      ///< try_push / try_publish answered status::full
 };
 
 } // namespace courier
