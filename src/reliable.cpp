@@ -41,14 +41,6 @@ std::string routing_id_of(std::uint64_t node) {
     return id;
 }
 
-/// The node id in a courier peer's routing id, or 0 for any other peer.
-std::uint64_t node_of(const zmq::message_t& rid) {
-    if (rid.size() != routing_id_size || rid.data<char>()[0] != 'c') return 0;
-    std::uint64_t node = 0;
-    for (int i = 0; i < 8; ++i) node = (node << 8) | rid.data<std::uint8_t>()[1 + i];
-    return node;
-}
-
 std::uint64_t random_node_id() {
     std::random_device rd;
     std::uint64_t v = 0;
@@ -56,11 +48,13 @@ std::uint64_t random_node_id() {
     return v;
 }
 
-/// What a peer says when it first hears from another: its role and, for a puller, its window.
+/// What a peer says when another connects: its role, its node id (a pusher's is its producer id)
+/// and, for a puller, its window.
 struct hello_body {
     std::string role;
+    std::uint64_t node = 0;
     std::uint64_t window = 0;
-    MSGPACK_DEFINE_MAP(role, window)
+    MSGPACK_DEFINE_MAP(role, node, window)
 };
 
 zmq::message_t control_frame(std::string_view command, std::span<const std::byte> payload = {}) {
@@ -71,10 +65,10 @@ zmq::message_t control_frame(std::string_view command, std::span<const std::byte
                                    .payload = payload});
 }
 
-zmq::message_t hello_frame(std::string_view role, std::uint64_t window) {
+zmq::message_t hello_frame(std::string_view role, std::uint64_t node, std::uint64_t window) {
     auto& out = detail::scratch();
     out.clear();
-    msgpack::pack(out, hello_body{std::string(role), window});
+    msgpack::pack(out, hello_body{std::string(role), node, window});
     return control_frame("hello", out.view());
 }
 
@@ -114,6 +108,10 @@ void apply_router_options(zmq::socket_t& sock, std::uint64_t node, std::chrono::
     sock.set(zmq::sockopt::routing_id, routing_id_of(node));
     sock.set(zmq::sockopt::router_mandatory, 1);
     sock.set(zmq::sockopt::router_handover, 1);
+    // Each side says hello when the other connects. libzmq keeps a connecting socket's pipe, and
+    // the routing id it was first given, across reconnections, so a peer restarted on the same
+    // endpoint may come back under its predecessor's routing id: identity is the hello's node id,
+    // and a hello on a known routing id starts a new session.
     sock.set(zmq::sockopt::probe_router, 1);
     sock.set(zmq::sockopt::heartbeat_ivl, static_cast<int>(hb_interval.count()));
     sock.set(zmq::sockopt::heartbeat_timeout, static_cast<int>(hb_timeout.count()));
@@ -171,6 +169,8 @@ struct reliable_pusher::engine {
         std::size_t window = 0, outstanding = 0;
         bool blocked = false; // its pipe was full this round
         bool alive = true;
+        bool suspect = false; // let a task time out: gets no more until it is heard from again
+        std::uint64_t node = 0; // from its hello
     };
 
     reliable_pusher_options opt;
@@ -393,7 +393,12 @@ struct reliable_pusher::engine {
     }
 
     void handle(zmq::message_t& rid, zmq::message_t& body) {
-        if (body.size() == 0) return; // a new connection's probe: the puller says hello
+        if (body.size() == 0) { // a new connection: say who we are
+            auto hello = hello_frame("pusher", node, 0);
+            (void)send_to(sock.native(), rid, hello);
+            return;
+        }
+        if (auto* w = find_worker(rid)) w->suspect = false;
         try {
             auto layout = envelope::parse({body.data<std::byte>(), body.size()}, opt.socket.limits);
             const envelope env({body.data<std::byte>(), body.size()}, layout);
@@ -404,20 +409,31 @@ struct reliable_pusher::engine {
             if (command == "hello") {
                 auto h = decode_payload<hello_body>(env.payload(), "", opt.socket.limits);
                 if (h.role != "puller") return; // another pusher: nothing to hand it
-                if (h.window == 0) throw error(errc::malformed, "reliable_pusher: hello with window 0");
+                if (h.window == 0 || h.node == 0) throw error(errc::malformed, "reliable_pusher: hello without window or node");
+                const auto window = std::min<std::uint64_t>(h.window, 65536);
                 if (auto* w = find_worker(rid)) {
-                    w->window = h.window; // the same puller again (a reconnection)
-                    return;
+                    w->window = window;
+                    if (w->node == h.node) return; // said again: nothing changed
+                    // Another puller under a known routing id (restarted behind a reconnection):
+                    // what was in flight to the old one is gone with it.
+                    lost(*w);
+                    w->alive = true;
+                    w->node = h.node;
+                } else {
+                    // A dead worker's slot holds no flights (lost() took them back): reuse it.
+                    auto slot = std::find_if(workers.begin(), workers.end(), [](const worker& w) { return !w.alive; });
+                    if (slot == workers.end()) slot = workers.insert(workers.end(), worker{});
+                    slot->rid.copy(rid);
+                    slot->key.assign(rid.data<char>(), rid.size());
+                    slot->window = window;
+                    slot->node = h.node;
+                    slot->outstanding = 0;
+                    slot->blocked = false;
+                    slot->alive = true;
+                    slot->suspect = false;
                 }
-                // A dead worker's slot holds no flights (lost() took them back): reuse it.
-                auto slot = std::find_if(workers.begin(), workers.end(), [](const worker& w) { return !w.alive; });
-                if (slot == workers.end()) slot = workers.insert(workers.end(), worker{});
-                slot->rid.copy(rid);
-                slot->key.assign(rid.data<char>(), rid.size());
-                slot->window = std::min<std::uint64_t>(h.window, 65536);
-                slot->outstanding = 0;
-                slot->blocked = false;
-                slot->alive = true;
+                auto hello = hello_frame("pusher", node, 0); // a new session: it must know who we are
+                (void)send_to(sock.native(), rid, hello);
             } else if (command == "ack") {
                 auto seqs = decode_payload<std::vector<std::uint64_t>>(env.payload(), "", opt.socket.limits);
                 for (auto seq : seqs) acknowledge(seq);
@@ -470,6 +486,7 @@ struct reliable_pusher::engine {
             expiry.pop_front();
             auto& w = workers[f->second.worker];
             if (w.outstanding > 0) --w.outstanding;
+            w.suspect = true; // frozen or stuck, perhaps: nothing more for it until it speaks
             ready.emplace(seq, std::move(f->second.t));
             flights.erase(f);
             std::lock_guard lock(mu);
@@ -489,13 +506,16 @@ struct reliable_pusher::engine {
     void dispatch() {
         for (auto& w : workers) w.blocked = false;
         const auto n = workers.size();
-        std::uint64_t first = 0, again = 0;
+        if (ready.empty() || n == 0) return;
+        // Counted as they are sent, under the lock, so that a puller never holds a task that
+        // counters() does not show as sent yet. Sends never wait, so pushers wait little.
+        std::lock_guard lock(mu);
         while (!ready.empty() && n > 0) {
             std::size_t pick = n;
             for (std::size_t i = 0; i < n; ++i) {
                 auto k = (next_worker + i) % n;
                 auto& w = workers[k];
-                if (w.alive && !w.blocked && w.outstanding < w.window) {
+                if (w.alive && !w.blocked && !w.suspect && w.outstanding < w.window) {
                     pick = k;
                     break;
                 }
@@ -514,16 +534,11 @@ struct reliable_pusher::engine {
             auto t = std::move(it->second);
             const auto seq = it->first;
             ready.erase(it);
-            (t.attempts++ == 0 ? first : again)++;
+            ++(t.attempts++ == 0 ? shared.sent : shared.redelivered);
             const auto expires = clock::now() + opt.visibility_timeout;
             flights.emplace(seq, flight{std::move(t), pick, expires});
             expiry.emplace_back(expires, seq);
             ++w.outstanding;
-        }
-        if (first || again) {
-            std::lock_guard lock(mu);
-            shared.sent += first;
-            shared.redelivered += again;
         }
     }
 
@@ -678,6 +693,7 @@ struct reliable_puller::state {
     detail::socket sock;
     std::uint64_t node;
     std::unordered_map<std::uint64_t, producer> producers;
+    std::unordered_map<std::string, std::uint64_t> sessions; // routing id -> producer, from its hello
     std::uint64_t tick = 0;
 
     state(context& ctx, reliable_puller_options o)
@@ -686,17 +702,17 @@ struct reliable_puller::state {
         apply_router_options(sock.native(), node, opt.heartbeat_interval, opt.heartbeat_timeout);
     }
 
-    producer& producer_of(std::uint64_t id, const zmq::message_t& rid) {
+    producer& producer_of(std::uint64_t id) {
         auto it = producers.find(id);
         if (it == producers.end()) {
             if (producers.size() >= opt.max_producers) {
                 auto oldest = std::min_element(producers.begin(), producers.end(), [](const auto& a, const auto& b) {
                     return a.second.last_heard < b.second.last_heard;
                 });
+                std::erase_if(sessions, [&](const auto& s) { return s.second == oldest->first; });
                 producers.erase(oldest);
             }
             it = producers.emplace(id, producer{seen_window(opt.dedup_window), {}, {}, 0}).first;
-            it->second.rid.copy(const_cast<zmq::message_t&>(rid));
         }
         it->second.last_heard = ++tick;
         return it->second;
@@ -728,17 +744,30 @@ struct reliable_puller::state {
         auto& rid = frames[0];
         auto& body = frames[1];
         if (body.size() == 0) { // a new connection's probe: say who we are
-            send(rid, hello_frame("puller", opt.window));
+            send(rid, hello_frame("puller", node, opt.window));
             return std::nullopt;
         }
-        const auto from = node_of(rid);
-        if (from == 0) throw error(errc::malformed, "reliable_puller: a peer that is not a reliable_pusher");
         auto layout = envelope::parse({body.data<std::byte>(), body.size()}, opt.socket.limits);
-        if (layout.kind == kind::control) return std::nullopt; // hello, ping: the pusher is alive
+        const std::string key(rid.data<char>(), rid.size());
+        if (layout.kind == kind::control) {
+            const envelope env({body.data<std::byte>(), body.size()}, layout);
+            if (env.subject() != "hello") return std::nullopt; // ping: the pusher is alive
+            auto h = decode_payload<hello_body>(env.payload(), "", opt.socket.limits);
+            if (h.role != "pusher" || h.node == 0)
+                throw error(errc::malformed, "reliable_puller: hello from a peer that is not a reliable_pusher");
+            sessions[key] = h.node; // this routing id speaks for that producer from now on
+            producer_of(h.node).rid.copy(rid);
+            send(rid, hello_frame("puller", node, opt.window)); // it may not have heard ours
+            return std::nullopt;
+        }
         if (layout.kind != kind::message)
             throw error(errc::malformed, "reliable_puller: envelope of kind " +
                                              std::to_string(static_cast<int>(layout.kind)) + " (expected 1, message)");
-        auto& p = producer_of(from, rid);
+        const auto session = sessions.find(key);
+        if (session == sessions.end())
+            throw error(errc::malformed, "reliable_puller: a task from a peer that has not said hello");
+        const auto from = session->second;
+        auto& p = producer_of(from);
         const std::uint64_t seq = layout.id;
         if (!p.seen.record(seq)) {
             ++sock.counters.duplicates;
