@@ -270,7 +270,7 @@ TEST_CASE("reliable faults: a producer killed at random points loses no task who
         auto producer = test::process::spawn("outbox_producer", {outbox, at, returned, std::to_string(start),
                                                                  std::to_string(n)});
         // Kill it after a random number of deliveries, three times; then let it finish.
-        const auto kill_after = received.size() + std::uniform_int_distribution<std::size_t>(500, 8000)(random);
+        const auto kill_after = received.size() + std::uniform_int_distribution<std::size_t>(n / 40, n / 8)(random);
         bool ended = false;
         while (!ended) {
             if (auto m = sink.receive(100ms)) {
