@@ -9,5 +9,6 @@
 #include "courier/options.hpp"
 #include "courier/pipeline.hpp"
 #include "courier/pubsub.hpp"
+#include "courier/reliable.hpp"
 #include "courier/reqrep.hpp"
 #include "courier/status.hpp"
