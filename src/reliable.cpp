@@ -187,6 +187,7 @@ struct reliable_pusher::engine {
     std::uint64_t next_seq = 1;
     bool closing = false, stopped = false;
     courier::counters shared{};
+    std::atomic<std::uint64_t> sent_count{0}, redelivered_count{0}, expired_count{0}; // this thread's, read by any
 
     // The thread's own.
     std::map<std::uint64_t, task> ready; // by sequence: handed out lowest first
@@ -489,8 +490,7 @@ struct reliable_pusher::engine {
             w.suspect = true; // frozen or stuck, perhaps: nothing more for it until it speaks
             ready.emplace(seq, std::move(f->second.t));
             flights.erase(f);
-            std::lock_guard lock(mu);
-            ++shared.expired;
+            expired_count.fetch_add(1);
         }
     }
 
@@ -507,9 +507,6 @@ struct reliable_pusher::engine {
         for (auto& w : workers) w.blocked = false;
         const auto n = workers.size();
         if (ready.empty() || n == 0) return;
-        // Counted as they are sent, under the lock, so that a puller never holds a task that
-        // counters() does not show as sent yet. Sends never wait, so pushers wait little.
-        std::lock_guard lock(mu);
         while (!ready.empty() && n > 0) {
             std::size_t pick = n;
             for (std::size_t i = 0; i < n; ++i) {
@@ -526,15 +523,19 @@ struct reliable_pusher::engine {
             auto it = ready.begin();
             zmq::message_t body;
             body.copy(it->second.frame);
+            // Counted before the send, so that no puller holds a task counters() does not show;
+            // atomics, so that a pusher never waits behind this thread (try_push must not).
+            auto& count = it->second.attempts == 0 ? sent_count : redelivered_count;
+            count.fetch_add(1);
             switch (send_to(sock.native(), w.rid, body)) {
-            case sent::full: w.blocked = true; continue;
-            case sent::gone: lost(w); continue;
+            case sent::full: count.fetch_sub(1); w.blocked = true; continue;
+            case sent::gone: count.fetch_sub(1); lost(w); continue;
             case sent::ok: break;
             }
             auto t = std::move(it->second);
             const auto seq = it->first;
             ready.erase(it);
-            ++(t.attempts++ == 0 ? shared.sent : shared.redelivered);
+            ++t.attempts;
             const auto expires = clock::now() + opt.visibility_timeout;
             flights.emplace(seq, flight{std::move(t), pick, expires});
             expiry.emplace_back(expires, seq);
@@ -639,6 +640,9 @@ courier::counters reliable_pusher::counters() const {
     if (!engine_) return {};
     std::lock_guard lock(engine_->mu);
     auto c = engine_->shared;
+    c.sent = engine_->sent_count.load();
+    c.redelivered = engine_->redelivered_count.load();
+    c.expired = engine_->expired_count.load();
     c.rejected = engine_->sock.counters.rejected; // written by the thread only; a torn read is harmless
     return c;
 }
