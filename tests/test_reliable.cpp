@@ -410,3 +410,29 @@ TEST_CASE("reliable: options out of range are refused, naming the field") {
     refused([&] { reliable_puller p(ctx, {.window = 0}); }, "window");
     refused([&] { reliable_puller p(ctx, {.dedup_window = 0}); }, "dedup_window");
 }
+
+TEST_CASE("reliable: close with nobody to take the tasks gives up after linger and counts them dropped" *
+          doctest::timeout(30)) {
+    context ctx;
+    reliable_pusher producer(ctx, {.socket = {.linger = 100ms}});
+    for (int i = 0; i < 10; ++i) REQUIRE(producer.push(job{i}) == status::ok);
+    producer.close();
+    CHECK(producer.counters().dropped == 10);
+    CHECK_THROWS_AS((void)producer.push(job{10}), error);
+    producer.close(); // idempotent
+}
+
+TEST_CASE("reliable: a context shutdown ends a push waiting for room with closed" * doctest::timeout(30)) {
+    context ctx;
+    reliable_pusher producer(ctx, {.max_pending = 1});
+    REQUIRE(producer.push(job{0}) == status::ok);
+    // Whether the shutdown comes before the push or while it waits, the push ends with closed
+    // (well before its 10 s timeout, which the test's own timeout bounds).
+    std::jthread stopper([&] { ctx.shutdown(); });
+    try {
+        (void)producer.push(job{1}, 10s);
+        FAIL("expected courier::error(closed)");
+    } catch (const error& e) {
+        CHECK(e.kind() == errc::closed);
+    }
+}
