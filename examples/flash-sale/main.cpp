@@ -1,6 +1,6 @@
 // Flash sale: 100 items, 10,000 buyers at the same moment. The shop front answers every buyer at
-// once: "sold out" once the stock is gone, "try later" while the bounded order queue is full,
-// otherwise "order taken". Order workers take the queued orders and sell the stock exactly once.
+// once: "sold out" once every item is spoken for, "try later" while the bounded order queue is
+// full, otherwise "order taken". Order workers take the queued orders and sell the stock exactly once.
 // Prints one JSON line; exits 0 only if exactly the stock was sold and every order taken was
 // processed exactly once.
 
@@ -35,14 +35,15 @@ constexpr std::size_t queue_bound = 20; // orders taken and not yet processed, a
 
 enum class answer { taken, try_later, sold_out };
 
-/// What the order workers did, by buyer: who got an item, whose order came after the last one.
+/// What the order workers did, by buyer: who got an item, and whose order found none left (never,
+/// since the front claims an item per order; counted to prove it).
 struct sales {
     std::mutex mu;
     std::vector<std::uint32_t> sold, too_late;
 };
 
-/// An order worker: takes one item off the stock for each order while any is left. The stock is
-/// an atomic shared by all workers (in a real shop, a row updated in the database).
+/// An order worker: takes one item off the stock for each order while any is left. The stock is an
+/// atomic shared by all workers (in a real shop, a row updated in the database).
 void process_orders(courier::context& ctx, const std::string& queue, std::atomic<int>& stock, sales& book,
                     std::stop_token stop) {
     courier::reliable_puller orders(ctx, {.window = 8});
@@ -76,10 +77,17 @@ int main() {
         courier::reliable_pusher queue(ctx, {.max_pending = queue_bound});
         const auto queue_at = queue.bind("inproc://flash-sale-orders");
 
-        // The front: never waits. Once the stock is gone nothing is queued at all.
+        // The front: never waits. It claims an item before it queues an order, so that no order is
+        // queued for an item that does not exist: once all are claimed, the answer is "sold out".
+        std::atomic<int> claimed{0};
         auto buy = [&](std::uint32_t buyer) {
-            if (stock.load() == 0) return answer::sold_out;
-            return queue.try_push(Order{buyer}) == courier::status::ok ? answer::taken : answer::try_later;
+            int c = claimed.load();
+            do {
+                if (c >= stock_size) return answer::sold_out;
+            } while (!claimed.compare_exchange_weak(c, c + 1));
+            if (queue.try_push(Order{buyer}) == courier::status::ok) return answer::taken;
+            claimed.fetch_sub(1); // the queue is full: the claim goes back, this buyer tries again later
+            return answer::try_later;
         };
 
         sales book;
@@ -133,16 +141,16 @@ int main() {
         const auto slowest_us = std::chrono::duration_cast<std::chrono::microseconds>(total.slowest).count();
         std::cout << "[flash-sale] " << buyers << " buyers asked " << sent << " times: " << book.sold.size()
                   << " bought, " << total.sold_out << " heard \"sold out\" at once, " << book.too_late.size()
-                  << " were queued after the last item went; \"try later\" " << total.try_later
-                  << " times; slowest answer " << slowest_us << " us\n";
+                  << " found none left; \"try later\" " << total.try_later << " times; slowest answer " << slowest_us
+                  << " us\n";
         std::cout << "{\"example\":\"flash-sale\",\"sent\":" << sent << ",\"processed\":" << processed
                   << ",\"lost\":" << lost << ",\"duplicated\":" << duplicated << ",\"rejected\":" << total.try_later
                   << ",\"buyers\":" << buyers << ",\"stock\":" << stock_size << ",\"accepted\":" << total.taken
                   << ",\"sold\":" << book.sold.size() << ",\"sold_out\":" << total.sold_out
                   << ",\"too_late\":" << book.too_late.size() << ",\"try_later\":" << total.try_later
                   << ",\"answer_max_us\":" << slowest_us << "}" << std::endl;
-        const bool balanced = book.sold.size() == stock_size && processed == total.taken && lost == 0 &&
-                              duplicated == 0 && total.taken + total.sold_out == buyers &&
+        const bool balanced = book.sold.size() == stock_size && book.too_late.empty() && processed == total.taken &&
+                              lost == 0 && duplicated == 0 && total.taken + total.sold_out == buyers &&
                               queue.counters().refused == total.try_later && stock.load() == 0;
         return drained && balanced ? 0 : 1;
     } catch (const std::exception& e) {
