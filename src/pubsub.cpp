@@ -67,10 +67,17 @@ void publisher::publish_raw(std::string_view topic, bytes_view body) {
 
 status publisher::publish_payload(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
                                   header_list headers, bool try_only) {
-    if (!sender_.batched() && ++publishes_ == 256) {
-        // Nobody else reads the XPUB: subscriptions would pile up in libzmq as subscribers come and go.
-        publishes_ = 0;
-        drain_subscriptions();
+    // Nobody else reads the XPUB: reports would pile up in libzmq as subscribers come and go.
+    if (!sender_.batched()) {
+        if (++publishes_ == 256) {
+            publishes_ = 0;
+            drain_subscriptions();
+        }
+    } else {
+        // Any thread may publish: count per thread, and read only if the socket is free now.
+        thread_local unsigned batched_publishes = 0;
+        if (++batched_publishes % 256 == 0)
+            if (auto lock = sender_.try_lock_socket(); lock.owns_lock()) drain_subscriptions();
     }
     if (try_only) {
         auto now = detail::deadline::after(std::chrono::milliseconds(0));

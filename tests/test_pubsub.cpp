@@ -591,6 +591,32 @@ TEST_CASE("pubsub: try_publish answers full when the batching queue is full, and
     CHECK(c.sent + c.timed_out == ok);
 }
 
+TEST_CASE("pubsub: streams forgotten beyond the limits start again without a false gap" * doctest::timeout(30)) {
+    context ctx;
+    // The publisher remembers one topic: each change of topic starts the other again at 1.
+    publisher forgetful(ctx, {.max_topics = 1});
+    // This subscriber remembers one stream: each change of topic is a new baseline.
+    subscriber sub(ctx, {.max_streams = 1});
+    subscriber full_memory(ctx);
+    const auto endpoint = forgetful.bind(test::bind_endpoint(transport::inproc));
+    for (auto* s : {&sub, &full_memory}) {
+        s->subscribe("t.");
+        s->connect(endpoint);
+    }
+    REQUIRE(forgetful.wait_for_subscribers(2, 10s) == status::ok);
+    for (int i = 0; i < 30; ++i) REQUIRE(forgetful.publish(i % 3 == 2 ? "t.b" : "t.a", i) == status::ok);
+    // t.a: 1, 2; then t.b forgets t.a: 1; t.a starts again: 1, 2; ...
+    for (auto* s : {&sub, &full_memory}) {
+        for (int i = 0; i < 30; ++i) {
+            auto m = s->receive(5s);
+            REQUIRE(m.has_value());
+            CHECK(m->as<int>() == i);
+            CHECK(m->id() == (i % 3 == 1 ? 2u : 1u));
+        }
+        CHECK(s->counters().gaps == 0);
+    }
+}
+
 TEST_CASE("pubsub: publisher and subscriber options out of range are refused, naming the field") {
     context ctx;
     CHECK_THROWS_WITH_AS(publisher(ctx, {.max_topics = 0}), doctest::Contains("max_topics"), error);

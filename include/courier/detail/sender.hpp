@@ -56,6 +56,11 @@ public:
     std::unique_lock<std::mutex> lock_socket() {
         return queue_ ? std::unique_lock<std::mutex>(queue_->socket_mutex()) : std::unique_lock<std::mutex>();
     }
+    /// The socket if nobody else holds it now (always, without batching).
+    std::unique_lock<std::mutex> try_lock_socket() {
+        return queue_ ? std::unique_lock<std::mutex>(queue_->socket_mutex(), std::try_to_lock)
+                      : std::unique_lock<std::mutex>();
+    }
     /// The publisher id messages carry (0 if not numbered).
     std::uint64_t publisher_id() const noexcept { return sequences_ ? sequences_->publisher_id() : 0; }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace courier::detail {
@@ -19,7 +20,23 @@ namespace courier::detail {
 template <class V>
 class recent_map {
 public:
-    explicit recent_map(std::size_t limit) : limit_(limit < 2 ? 2 : limit) {}
+    explicit recent_map(std::size_t limit) : limit_(limit < 1 ? 1 : limit) {}
+    // The cache points into map_'s nodes: a copy would point into the original's, and a moved-from
+    // map must not keep pointing into the nodes it gave away.
+    recent_map(const recent_map&) = delete;
+    recent_map& operator=(const recent_map&) = delete;
+    recent_map(recent_map&& other) noexcept
+        : map_(std::move(other.map_)), last_(std::exchange(other.last_, nullptr)), last_tag_(other.last_tag_),
+          last_key_(other.last_key_), tick_(other.tick_), limit_(other.limit_) {}
+    recent_map& operator=(recent_map&& other) noexcept {
+        map_ = std::move(other.map_);
+        last_ = std::exchange(other.last_, nullptr);
+        last_tag_ = other.last_tag_;
+        last_key_ = other.last_key_;
+        tick_ = other.tick_;
+        limit_ = other.limit_;
+        return *this;
+    }
 
     /// The value of (tag, key); value-initialised, with `fresh` set, if it was not there.
     V& at(std::uint64_t tag, std::string_view key, bool& fresh) {
@@ -54,10 +71,10 @@ private:
         std::vector<std::uint64_t> ticks;
         ticks.reserve(map_.size());
         for (const auto& [key, s] : map_) ticks.push_back(s.used);
-        auto middle = ticks.begin() + static_cast<std::ptrdiff_t>(ticks.size() / 2);
+        auto middle = ticks.begin() + static_cast<std::ptrdiff_t>((ticks.size() - 1) / 2);
         std::nth_element(ticks.begin(), middle, ticks.end());
-        const auto cutoff = *middle; // ticks are unique: exactly the older half goes
-        std::erase_if(map_, [&](const auto& entry) { return entry.second.used < cutoff; });
+        const auto cutoff = *middle; // ticks are unique: exactly the older half (rounded up) goes
+        std::erase_if(map_, [&](const auto& entry) { return entry.second.used <= cutoff; });
         last_ = nullptr;
     }
 
