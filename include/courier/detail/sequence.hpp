@@ -41,10 +41,17 @@ public:
     /// The value of (tag, key); value-initialised, with `fresh` set, if it was not there.
     V& at(std::uint64_t tag, std::string_view key, bool& fresh) {
         fresh = false;
-        if (last_ != nullptr && last_tag_ == tag && last_key_ == key) {
+        if (last_ != nullptr && last_tag_ == tag && last_key_ == key) [[likely]] {
             last_->used = ++tick_;
             return last_->value;
         }
+        return find_or_add(tag, key, fresh);
+    }
+    std::size_t size() const noexcept { return map_.size(); }
+
+private:
+    /// The hashed path, out of line so that the cached one above inlines into its caller.
+    [[gnu::noinline]] V& find_or_add(std::uint64_t tag, std::string_view key, bool& fresh) {
         scratch_.resize(sizeof tag + key.size());
         std::memcpy(scratch_.data(), &tag, sizeof tag);
         if (!key.empty()) std::memcpy(scratch_.data() + sizeof tag, key.data(), key.size());
@@ -60,9 +67,7 @@ public:
         last_->used = ++tick_;
         return last_->value;
     }
-    std::size_t size() const noexcept { return map_.size(); }
 
-private:
     struct slot {
         V value{};
         std::uint64_t used = 0;
