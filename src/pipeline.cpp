@@ -12,9 +12,10 @@ status pusher::push_raw(bytes_view body, std::chrono::milliseconds timeout) {
 }
 
 status pusher::push_payload(std::string_view type, std::span<const std::byte> payload, header_list headers,
-                            std::chrono::milliseconds timeout) {
-    auto until = detail::deadline::after(timeout);
-    return sender_.send({}, type, payload, headers, until, true);
+                            std::chrono::milliseconds timeout, bool try_only) {
+    auto until = detail::deadline::after(try_only ? std::chrono::milliseconds(0) : timeout);
+    return sender_.send({}, type, payload, headers, until,
+                        try_only ? detail::when_full::refuse : detail::when_full::wait);
 }
 
 puller::puller(context& ctx, puller_options options)

@@ -1,5 +1,6 @@
 #include "courier/detail/send_queue.hpp"
 
+#include "courier/detail/sender.hpp"
 #include "courier/detail/wire.hpp"
 
 #include <array>
@@ -28,12 +29,24 @@ namespace {
 
 // Room for the envelope fields before a batch's records: array, versions, kind, ids, timestamp,
 // the type name's header, empty subject and headers, the records' bin header.
-constexpr std::size_t prefix_reserve = 1 + 1 + 1 + 1 + 9 + 1 + 9 + 5 + 1 + 1 + 5;
+constexpr std::size_t prefix_reserve = 1 + 1 + 1 + 1 + 9 + 9 + 9 + 5 + 1 + 1 + 5;
+
+// A message with headers is encoded when queued, before its topic's sequence number is known: its
+// id and correlation id are written as 9-byte uint64s (msgpack 0xcf, a width any reader accepts)
+// and filled in as it leaves. Offsets: array header, major, minor, kind, then id, correlation id.
+constexpr std::uint64_t placeholder_id = UINT64_MAX;
+constexpr std::size_t id_at = 4, correlation_at = 13;
+
+void put_uint64(std::byte* at, std::uint64_t v) noexcept {
+    at[0] = std::byte{0xcf};
+    for (int i = 8; i >= 1; --i, v >>= 8) at[i] = static_cast<std::byte>(v & 0xff);
+}
 
 } // namespace
 
-send_queue::send_queue(zmq::socket_ref sock, bool with_topic, const socket_options& socket, const batching& options)
-    : sock_(sock), with_topic_(with_topic), socket_options_(socket), options_(options) {
+send_queue::send_queue(zmq::socket_ref sock, bool with_topic, const socket_options& socket, const batching& options,
+                       topic_sequences* sequences)
+    : sock_(sock), with_topic_(with_topic), socket_options_(socket), options_(options), sequences_(sequences) {
     options_.validate();
     if (options_.max_bytes + prefix_reserve + socket_options_.limits.max_name > socket_options_.max_message_size)
         throw error(errc::invalid_option, "batching.max_bytes must leave room for the envelope within max_message_size");
@@ -50,6 +63,7 @@ courier::counters send_queue::counters() const {
     }
     std::lock_guard q(mutex_);
     c.dropped = dropped_;
+    c.refused += refused_;
     c.timed_out += refused_timeouts_;
     return c;
 }
@@ -64,7 +78,7 @@ std::unique_ptr<send_queue::pending> send_queue::fresh() {
 }
 
 status send_queue::send(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
-                        header_list headers, deadline& until, bool may_wait) {
+                        header_list headers, deadline& until, bool may_wait, bool refuse) {
     if (payload.size() + topic.size() + type.size() + prefix_reserve > socket_options_.max_message_size)
         throw error(errc::message_too_large, "send: a payload of " + std::to_string(payload.size()) +
                                                  " bytes is over max_message_size (" +
@@ -81,7 +95,7 @@ status send_queue::send(std::string_view topic, std::string_view type, std::span
                 std::lock_guard q(mutex_);
                 idle = !stopping_ && ready_.empty() && !open_ && !sender_busy_;
             }
-            if (idle) return send_direct(topic, type, payload, headers, until) ? status::ok : status::timeout;
+            if (idle) return send_direct(topic, type, payload, headers, until, refuse);
         }
     }
 
@@ -89,7 +103,8 @@ status send_queue::send(std::string_view topic, std::string_view type, std::span
     std::vector<std::byte> whole;
     if (!headers.items().empty())
         whole = encode(outgoing{.kind = kind::message,
-                                .id = next_message_id(),
+                                .id = sequences_ ? placeholder_id : next_message_id(),
+                                .correlation_id = sequences_ ? placeholder_id : 0,
                                 .timestamp_ns = now_ns(),
                                 .type_name = type,
                                 .headers = headers,
@@ -101,7 +116,7 @@ status send_queue::send(std::string_view topic, std::string_view type, std::span
         if (stopping_) throw error(errc::closed, "send: the sender is closed");
         if (queued_bytes_ == 0 || queued_bytes_ + bytes <= options_.max_queued_bytes) break;
         if (!may_wait) {
-            ++dropped_;
+            ++(refuse ? refused_ : dropped_);
             return status::full;
         }
         if (progress_.wait_until(q, until.when()) == std::cv_status::timeout && queued_bytes_ != 0 &&
@@ -146,10 +161,20 @@ bool send_queue::send_raw(std::span<zmq::message_t> frames, deadline& until) {
     return true;
 }
 
-bool send_queue::send_direct(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
-                             header_list headers, deadline& until) {
-    auto m = message_of(with_topic_, topic, type, payload, headers);
-    return send_raw(m.all(), until);
+status send_queue::send_direct(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
+                               header_list headers, deadline& until, bool refuse) {
+    // A number is used only if the message leaves (as without batching).
+    std::uint64_t* last = sequences_ ? &sequences_->last(topic) : nullptr;
+    auto m = last ? numbered_message_of(with_topic_, topic, type, payload, headers, *last + 1,
+                                        sequences_->publisher_id())
+                  : message_of(with_topic_, topic, type, payload, headers);
+    if (!send_frames(sock_, m.all(), until, socket_options_.max_message_size)) {
+        ++(refuse ? counters_.refused : counters_.timed_out);
+        return refuse ? status::full : status::timeout;
+    }
+    ++counters_.sent;
+    if (last) ++*last;
+    return status::ok;
 }
 
 bool send_queue::send_frame(const pending& p) {
@@ -158,11 +183,19 @@ bool send_queue::send_frame(const pending& p) {
     if (with_topic_) frames[n++] = zmq::message_t(p.topic.data(), p.topic.size());
     if (p.whole) {
         frames[n++] = zmq::message_t(p.records.data(), p.records.size());
+        if (sequences_) {
+            auto* at = frames[n - 1].data<std::byte>();
+            put_uint64(at + id_at, sequences_->take(p.topic, 1));
+            put_uint64(at + correlation_at, sequences_->publisher_id());
+        }
     } else {
         // One message is a plain envelope, whose last field, bin(payload), is exactly its record.
         const bool batch = p.count > 1;
-        const auto first_id = next_message_ids(p.count);
-        const std::size_t prefix = 1 + 1 + 1 + 1 + uint_size(first_id) + 1 + int_size(p.timestamp_ns) +
+        // A publisher's batch takes its numbers as it leaves, so they follow the wire order; one
+        // that then times out has used them, and subscribers count it as missed, which it is.
+        const auto first_id = sequences_ ? sequences_->take(p.topic, p.count) : next_message_ids(p.count);
+        const std::uint64_t correlation = sequences_ ? sequences_->publisher_id() : 0;
+        const std::size_t prefix = 1 + 1 + 1 + 1 + uint_size(first_id) + uint_size(correlation) + int_size(p.timestamp_ns) +
                                    str_header_size(p.type.size()) + p.type.size() + 1 + 1 +
                                    (batch ? bin_header_size(p.records.size()) : 0);
         zmq::message_t body(prefix + p.records.size());
@@ -172,7 +205,7 @@ bool send_queue::send_frame(const pending& p) {
         w.uint(wire_minor);
         w.uint(static_cast<std::uint8_t>(batch ? kind::batch : kind::message));
         w.uint(first_id);
-        w.uint(0);
+        w.uint(correlation);
         w.integer(p.timestamp_ns);
         w.str(p.type);
         w.str({});

@@ -2,26 +2,48 @@
 
 #include <array>
 #include <mutex>
+#include <random>
 
 namespace courier::detail {
 
+std::uint64_t random_id() {
+    std::random_device rd;
+    std::uint64_t id = 0;
+    while (id == 0) id = (std::uint64_t{rd()} << 32) ^ rd();
+    return id;
+}
+
+message_frames numbered_message_of(bool with_topic, std::string_view topic, std::string_view type,
+                                   std::span<const std::byte> payload, header_list headers,
+                                   std::uint64_t sequence, std::uint64_t publisher) {
+    message_frames m;
+    if (with_topic) m.frames[m.count++] = zmq::message_t(topic.data(), topic.size());
+    m.frames[m.count++] = envelope_frame({.kind = kind::message,
+                                          .id = sequence,
+                                          .correlation_id = publisher,
+                                          .timestamp_ns = now_ns(),
+                                          .type_name = type,
+                                          .headers = headers,
+                                          .payload = payload});
+    return m;
+}
+
 sender::sender(context& ctx, zmq::socket_type type, bool with_topic, const socket_options& options,
-               std::optional<batching> batch)
+               std::optional<batching> batch, std::size_t max_topics)
     : socket_(ctx, type, options), with_topic_(with_topic) {
+    if (max_topics > 0) sequences_ = std::make_unique<topic_sequences>(random_id(), max_topics);
     if (!batch) return;
     if (batch->cpu == -1) batch->cpu = ctx.next_library_cpu();
-    queue_ = std::make_unique<send_queue>(socket_.native(), with_topic, socket_.options(), *batch);
+    queue_ = std::make_unique<send_queue>(socket_.native(), with_topic, socket_.options(), *batch, sequences_.get());
 }
 
 std::string sender::bind(std::string_view endpoint) {
-    if (!queue_) return socket_.bind(endpoint);
-    std::lock_guard lock(queue_->socket_mutex());
+    auto lock = lock_socket();
     return socket_.bind(endpoint);
 }
 
 void sender::connect(std::string_view endpoint) {
-    if (!queue_) return socket_.connect(endpoint);
-    std::lock_guard lock(queue_->socket_mutex());
+    auto lock = lock_socket();
     socket_.connect(endpoint);
 }
 
@@ -34,11 +56,32 @@ void sender::close() noexcept {
     socket_.close();
 }
 
+status sender::send_now(std::span<zmq::message_t> frames, deadline& until, when_full full) {
+    if (full != when_full::refuse) return socket_.send(frames, until) ? status::ok : status::timeout;
+    if (!socket_.is_open()) throw error(errc::closed, "send: socket is closed");
+    auto now = deadline::after(std::chrono::milliseconds(0)); // one try, no wait
+    if (!send_frames(socket_.native(), frames, now, socket_.options().max_message_size)) {
+        ++socket_.counters.refused;
+        return status::full;
+    }
+    ++socket_.counters.sent;
+    return status::ok;
+}
+
 status sender::send(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
-                    header_list headers, deadline& until, bool may_wait) {
-    if (queue_) return queue_->send(topic, type, payload, headers, until, may_wait);
-    auto m = message_of(with_topic_, topic, type, payload, headers);
-    return socket_.send(m.all(), until) ? status::ok : status::timeout;
+                    header_list headers, deadline& until, when_full full) {
+    if (queue_) return queue_->send(topic, type, payload, headers, until, full == when_full::wait, full == when_full::refuse);
+    if (!sequences_) {
+        auto m = message_of(with_topic_, topic, type, payload, headers);
+        return send_now(m.all(), until, full);
+    }
+    // A number is used only by a message that left: one refused or timed out may be tried again
+    // without subscribers counting a gap.
+    auto& last = sequences_->last(topic);
+    auto m = numbered_message_of(with_topic_, topic, type, payload, headers, last + 1, sequences_->publisher_id());
+    const auto s = send_now(m.all(), until, full);
+    if (s == status::ok) ++last;
+    return s;
 }
 
 status sender::send_raw(std::span<zmq::message_t> frames, deadline& until) {

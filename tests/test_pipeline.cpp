@@ -248,3 +248,56 @@ TEST_CASE("pipeline: a flood of bad input cannot hold a receive past its timeout
     CHECK_FALSE(in.receive<int>(0ms).has_value());
     CHECK(in.counters().rejected == 2);
 }
+
+TEST_CASE("pipeline: try_push answers full at once when no puller has room, and counts it" * doctest::timeout(30)) {
+    context ctx;
+    pusher out(ctx, {.socket = {.send_hwm = 10}});
+    CHECK(out.try_push(task{-1, "nobody"}) == status::full); // no puller connected
+    CHECK(out.counters().refused == 1);
+    puller in(ctx, {.socket = {.receive_hwm = 10}});
+    out.connect(in.bind(test::bind_endpoint(transport::inproc)));
+    int ok = 0, full = 0;
+    for (int i = 0; i < 1000; ++i) {
+        const auto s = out.try_push(task{ok, "burst"});
+        if (s == status::ok) ++ok;
+        else {
+            CHECK(s == status::full);
+            ++full;
+        }
+    }
+    CHECK(ok > 0);
+    CHECK(full > 0);
+    CHECK(out.counters().refused == static_cast<std::uint64_t>(full) + 1);
+    CHECK(out.counters().sent == static_cast<std::uint64_t>(ok));
+    CHECK(out.counters().timed_out == 0);
+    for (int i = 0; i < ok; ++i) {
+        auto got = in.receive<task>(5s);
+        REQUIRE(got.has_value());
+        CHECK(got->id == i);
+    }
+    CHECK_FALSE(in.receive(20ms).has_value());
+}
+
+TEST_CASE("pipeline: try_push on a batching pusher answers full when the queue is full" * doctest::timeout(30)) {
+    context ctx;
+    // Calls closer than direct_gap are queued; with no puller the queue only grows.
+    pusher out(ctx, {.socket = {.send_timeout = 100ms},
+                     .batching = batching{.max_queued_bytes = 1024, .direct_gap = std::chrono::seconds(1)}});
+    std::uint64_t ok = 0, full = 0;
+    for (int i = 0; i < 5000; ++i) {
+        const auto s = out.try_push(task{i, std::string(20, 'x')});
+        if (s == status::ok) ++ok;
+        else {
+            CHECK(s == status::full);
+            ++full;
+        }
+    }
+    CHECK(ok > 0);
+    CHECK(full > 0);
+    out.flush(); // with no puller, everything queued times out in the sending thread
+    const auto c = out.counters();
+    CHECK(c.refused == full);
+    CHECK(c.dropped == 0);
+    CHECK(c.sent == 0);
+    CHECK(c.timed_out == ok);
+}

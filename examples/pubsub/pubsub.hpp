@@ -7,11 +7,10 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
-#include <condition_variable>
+#include <iostream>
 #include <cstdint>
 #include <exception>
 #include <map>
-#include <mutex>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -37,7 +36,7 @@ struct News {
     MSGPACK_DEFINE_MAP(headline)
 };
 
-/// Published on "sync": probes until the subscriber is live, then one end marker.
+/// Published on "sync" after the last tick: the subscriber stops when it arrives.
 struct Sync {
     static constexpr std::string_view courier_type_name = "example.Sync";
     bool end = false;
@@ -47,7 +46,7 @@ struct Sync {
 struct pubsub_config {
     std::uint64_t ticks_per_symbol = 500; ///< 2 symbols: 1000 ticks in one burst
     std::uint64_t news = 100;
-    /// Bounds each wait: for the subscriber to be live, and for everything to arrive.
+    /// Bounds each wait: for the subscriber to be subscribed, and for everything to arrive.
     std::chrono::milliseconds deadline{5000};
 };
 
@@ -60,30 +59,9 @@ namespace detail_pubsub {
 
 inline constexpr std::array<std::string_view, 2> symbols{"EURUSD", "GBPUSD"};
 
-/// A flag one thread raises and another waits for, each wait bounded.
-class signal {
-public:
-    void raise() {
-        {
-            std::lock_guard lock(mutex_);
-            raised_ = true;
-        }
-        cv_.notify_all();
-    }
-    bool wait_for(std::chrono::milliseconds timeout) {
-        std::unique_lock lock(mutex_);
-        return cv_.wait_for(lock, timeout, [&] { return raised_; });
-    }
-
-private:
-    std::mutex mutex_;
-    std::condition_variable cv_;
-    bool raised_ = false;
-};
-
 struct subscriber_report {
     std::map<std::string, std::vector<unsigned>, std::less<>> arrivals; ///< symbol -> times each seq came
-    std::uint64_t ticks = 0, out_of_order = 0, stray = 0, probes = 0;
+    std::uint64_t ticks = 0, out_of_order = 0, stray = 0, syncs = 0;
     bool ended = false;
     courier::counters counters{};
     std::string failure;
@@ -91,9 +69,13 @@ struct subscriber_report {
 
 /// The subscriber thread: owns its socket from creation to close.
 inline void subscribe_to_prices(courier::context& ctx, const std::string& endpoint, const pubsub_config& config,
-                                signal& live, subscriber_report& report) {
+                                subscriber_report& report) {
     try {
-        courier::subscriber sub(ctx);
+        // Every message carries its publisher's id and its topic's sequence number, so the
+        // subscriber counts what it missed (counters().gaps) and can be told at once.
+        courier::subscriber sub(ctx, courier::subscriber_options{.on_gap = [](const courier::gap& g) {
+            std::cerr << "[pubsub] missed " << g.count << " message(s) on " << g.topic << "\n";
+        }});
         std::map<std::string, std::uint64_t, std::less<>> next_seq;
         // on<T>(prefix, handler) subscribes to the prefix and decodes each message as a T. "news."
         // is not subscribed: the publisher never even sends it to this subscriber.
@@ -109,12 +91,11 @@ inline void subscribe_to_prices(courier::context& ctx, const std::string& endpoi
             expected = tick.seq + 1;
         });
         sub.on<Sync>("sync", [&](std::string_view, const Sync& sync) {
-            if (sync.end) {
-                report.ended = true;
-            } else if (report.probes++ == 0) {
-                live.raise();
-            }
+            ++report.syncs;
+            if (sync.end) report.ended = true;
         });
+        // Subscribed before connecting: the publisher counts this subscriber once its
+        // subscriptions have arrived (wait_for_subscribers).
         sub.connect(endpoint);
 
         const auto deadline = std::chrono::steady_clock::now() + 2 * config.deadline;
@@ -127,7 +108,6 @@ inline void subscribe_to_prices(courier::context& ctx, const std::string& endpoi
     } catch (const std::exception& e) {
         report.failure = e.what();
     }
-    live.raise(); // in case it failed before the first probe: the publisher stops probing at once
 }
 
 } // namespace detail_pubsub
@@ -136,41 +116,29 @@ inline void subscribe_to_prices(courier::context& ctx, const std::string& endpoi
 /// on its own thread, subscribes to "prices." and "sync" only. Returns ok if every tick arrived
 /// exactly once and in order, and no news arrived.
 inline pubsub_result run_pubsub(courier::context& ctx, const pubsub_config& config, std::ostream& log) {
-    using namespace std::chrono_literals;
     using detail_pubsub::symbols;
 
-    // PUB drops, silently, what would put a subscriber more than send_hwm messages behind. The
-    // publisher learns how far a subscriber has read only lazily, so within a burst count on
-    // send_hwm alone: it is sized here for the whole run (ticks, probes, end marker).
+    // A lossy publisher (the default) drops what would put a subscriber more than send_hwm messages
+    // behind; the subscriber counts it as a gap. The publisher learns how far a subscriber has read
+    // only lazily, so within a burst count on send_hwm alone: it is sized here for the whole run.
+    // (delivery = courier::delivery::lossless would wait for room instead.)
     const auto burst = 2 * config.ticks_per_symbol + 100;
     courier::publisher pub(ctx, courier::publisher_options{
                                     .socket = {.send_hwm = static_cast<int>(std::max<std::uint64_t>(burst, 1000))}});
     const auto endpoint = pub.bind("tcp://127.0.0.1:*");
     log << "[pubsub] publisher bound to " << endpoint << "\n";
 
-    detail_pubsub::signal live;
     detail_pubsub::subscriber_report report;
-    std::jthread subscriber_thread(
-        [&] { detail_pubsub::subscribe_to_prices(ctx, endpoint, config, live, report); });
+    std::jthread subscriber_thread([&] { detail_pubsub::subscribe_to_prices(ctx, endpoint, config, report); });
 
-    // A subscriber receives only what is published after its subscription reached the publisher;
-    // earlier messages are dropped (the "slow joiner"). Rather than sleeping and hoping, probe on
-    // "sync" every 10 ms until the subscriber says one arrived. The subscriber's subscriptions
-    // reach the publisher together, on its one connection, so "prices." is live too; and that
-    // connection is FIFO: every tick published from now on arrives, in order, after the probes
-    // still in flight, which the subscriber just counts and ignores.
-    std::uint64_t probes = 0;
-    const auto sync_deadline = std::chrono::steady_clock::now() + config.deadline;
-    bool synced = false;
-    while (!synced && std::chrono::steady_clock::now() < sync_deadline) {
-        pub.publish("sync", Sync{});
-        ++probes;
-        synced = live.wait_for(10ms);
-    }
-    if (!synced) log << "[pubsub] the subscriber was not live within " << config.deadline.count() << " ms\n";
-    else log << "[pubsub] subscriber live after " << probes << " probe(s)\n";
+    // A subscriber receives only what is published after its subscriptions reached the publisher;
+    // earlier messages are dropped (the "slow joiner"). Rather than sleeping and hoping, wait until
+    // the publisher has seen them: from then on every tick reaches it, in order.
+    const bool synced = pub.wait_for_subscribers(1, config.deadline) == courier::status::ok;
+    if (!synced) log << "[pubsub] the subscriber was not subscribed within " << config.deadline.count() << " ms\n";
+    else log << "[pubsub] " << pub.subscribers() << " subscriber(s) subscribed\n";
 
-    // Publishing never blocks. Every tick fits within send_hwm, so none can be dropped here; with
+    // Lossy publishing never blocks. Every tick fits within send_hwm, so none can be dropped here; with
     // the default send_hwm (1000), the last ticks of this burst would be lost most runs.
     std::uint64_t ticks_sent = 0, news_sent = 0;
     if (synced) {
@@ -200,21 +168,22 @@ inline pubsub_result run_pubsub(courier::context& ctx, const pubsub_config& conf
         }
     }
     // Everything the subscriber was handed or rejected, minus ticks and sync messages: news, if any.
-    const std::uint64_t other = report.counters.received + report.counters.rejected - report.ticks - report.probes -
-                                (report.ended ? 1 : 0);
+    const std::uint64_t other = report.counters.received + report.counters.rejected - report.ticks - report.syncs;
 
     if (!report.failure.empty()) log << "[pubsub] subscriber failed: " << report.failure << "\n";
     log << "[pubsub] published " << ticks_sent << " ticks and " << news_sent << " news; subscriber got "
-        << report.ticks << " ticks, " << other << " other messages, " << report.probes << " probe(s)\n";
+        << report.ticks << " ticks, " << other << " other messages; it knows of " << report.counters.gaps
+        << " missed\n";
 
     pubsub_result result;
     result.ok = synced && report.failure.empty() && report.ended && ticks_sent == 2 * config.ticks_per_symbol &&
                 report.ticks == ticks_sent && lost == 0 && duplicated == 0 && report.out_of_order == 0 &&
-                report.stray == 0 && other == 0;
+                report.stray == 0 && other == 0 && report.counters.gaps == 0;
     result.json = "{\"example\":\"pubsub\",\"sent\":" + std::to_string(ticks_sent) +
                   ",\"received\":" + std::to_string(report.ticks) + ",\"lost\":" + std::to_string(lost) +
                   ",\"duplicated\":" + std::to_string(duplicated) +
                   ",\"out_of_order\":" + std::to_string(report.out_of_order) +
+                  ",\"gaps\":" + std::to_string(report.counters.gaps) +
                   ",\"news_published\":" + std::to_string(news_sent) + ",\"news_received\":" + std::to_string(other) +
                   "}";
     return result;

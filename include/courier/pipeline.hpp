@@ -26,10 +26,11 @@ struct pusher_options {
 };
 
 /// Sends typed messages to pullers, round-robin. A push waits while every puller is send_hwm
-/// messages behind (or none is connected), at most socket.send_timeout or the timeout given.
+/// messages behind (or none is connected), at most socket.send_timeout or the timeout given;
+/// try_push never waits.
 /// With batching, a push waits only for room in the queue; a batch goes whole to one puller.
 /// Move-only owner of one socket. @par Thread safety: one thread at a time; with batching set,
-/// push(), flush() and counters() may be called from any number of threads at once.
+/// push(), try_push(), flush() and counters() may be called from any number of threads at once.
 class pusher {
 public:
     explicit pusher(context& ctx, pusher_options options = {});
@@ -53,13 +54,21 @@ public:
     [[nodiscard]] status push(const T& value, std::chrono::milliseconds timeout, header_list headers = {}) {
         return push_payload(type_name<T>::value, encode_payload(value, detail::scratch()), headers, timeout);
     }
+    /// As push, but never waits: status::full at once, nothing sent, counted as refused
+    /// (counters().refused), when no puller has room (or none is connected), or with batching when
+    /// the queue is full. For bursts: answer the caller "try later" right away.
+    template <class T>
+    [[nodiscard]] status try_push(const T& value, header_list headers = {}) {
+        return push_payload(type_name<T>::value, encode_payload(value, detail::scratch()), headers,
+                            std::chrono::milliseconds(0), true);
+    }
     /// Pushes `body` as it is, with no envelope: for pullers that receive_raw, and plain zmq
     /// peers. Unbatched; on a batching pusher it waits for the queue to drain first.
     [[nodiscard]] status push_raw(bytes_view body, std::chrono::milliseconds timeout);
     [[nodiscard]] status push_raw(bytes_view body) { return push_raw(body, sender_.options().send_timeout); }
-    /// Pushes an already encoded payload under `type`.
+    /// Pushes an already encoded payload under `type`; `try_only` as try_push (`timeout` unused).
     [[nodiscard]] status push_payload(std::string_view type, std::span<const std::byte> payload, header_list headers,
-                                      std::chrono::milliseconds timeout);
+                                      std::chrono::milliseconds timeout, bool try_only = false);
 
     courier::counters counters() const { return sender_.counters(); }
     /// The libzmq socket. With batching, the sending thread uses it too: leave it alone.

@@ -18,6 +18,8 @@
 
 namespace courier::detail {
 
+class topic_sequences;
+
 /// Takes messages from any number of threads and sends them through one socket. A call that
 /// finds the sender idle, and comes more than direct_gap after the previous one, sends at once
 /// from the calling thread; otherwise it appends to the open batch, which the sending thread
@@ -26,15 +28,19 @@ namespace courier::detail {
 class send_queue {
 public:
     /// `sock` must outlive the queue; the queue is its only user until close() returns.
-    send_queue(zmq::socket_ref sock, bool with_topic, const socket_options& socket, const batching& options);
+    /// `sequences` (a publisher's, or null): numbers messages per topic as they leave; it must
+    /// outlive the queue and is used under socket_mutex().
+    send_queue(zmq::socket_ref sock, bool with_topic, const socket_options& socket, const batching& options,
+               topic_sequences* sequences = nullptr);
     ~send_queue();
     send_queue(const send_queue&) = delete;
     send_queue& operator=(const send_queue&) = delete;
 
     /// Sends or queues one message. `may_wait`: wait for queue room until `deadline` (pusher)
-    /// or refuse at once with status::full (publisher).
+    /// or refuse at once with status::full (publisher), counted as dropped, or with `refuse`
+    /// (try_push, try_publish) as refused, as is a direct send that finds no room by `until`.
     status send(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
-                header_list headers, deadline& until, bool may_wait);
+                header_list headers, deadline& until, bool may_wait, bool refuse = false);
     /// Returns once every message queued before the call has been handed to libzmq (or dropped
     /// after send_timeout, counted as timed_out).
     void flush();
@@ -59,14 +65,15 @@ private:
     };
     void run(std::stop_token);
     bool send_frame(const pending& p); // under socket_mutex_
-    bool send_direct(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
-                     header_list headers, deadline& until);
+    status send_direct(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
+                       header_list headers, deadline& until, bool refuse);
     std::unique_ptr<pending> fresh();
 
     zmq::socket_ref sock_;
     const bool with_topic_;
     const socket_options socket_options_;
     const batching options_;
+    topic_sequences* const sequences_;
 
     mutable std::mutex socket_mutex_; // guards sock_ and counters_
     courier::counters counters_{};
@@ -77,7 +84,7 @@ private:
     std::vector<std::unique_ptr<pending>> ready_, spare_;
     std::unique_ptr<pending> open_;
     std::size_t queued_bytes_ = 0;
-    std::uint64_t queued_ = 0, done_ = 0, dropped_ = 0, refused_timeouts_ = 0;
+    std::uint64_t queued_ = 0, done_ = 0, dropped_ = 0, refused_ = 0, refused_timeouts_ = 0;
     bool sender_waiting_ = false, sender_busy_ = false, flushing_ = false, stopping_ = false;
     std::atomic<clock::rep> last_call_{0};
     std::jthread sender_;

@@ -5,10 +5,12 @@
 #include "courier/batch.hpp"
 #include "courier/context.hpp"
 #include "courier/detail/send_queue.hpp"
+#include "courier/detail/sequence.hpp"
 #include "courier/detail/socket.hpp"
 #include "courier/status.hpp"
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -16,32 +18,65 @@
 
 namespace courier::detail {
 
+/// What a send does when there is no room (in libzmq, or in the batching queue).
+enum class when_full {
+    wait,   ///< wait until the deadline, then status::timeout (counted timed_out)
+    drop,   ///< batching queue full: drop at once, status::full (counted dropped)
+    refuse, ///< status::full at once, nothing sent (counted refused): try_push, try_publish
+};
+
+/// A random 64-bit id, never 0.
+std::uint64_t random_id();
+
+/// The frames of a published message numbered `sequence` in its topic's stream from `publisher`:
+/// [topic][envelope] (or [envelope]) with id = sequence and correlation id = publisher.
+message_frames numbered_message_of(bool with_topic, std::string_view topic, std::string_view type,
+                                   std::span<const std::byte> payload, header_list headers,
+                                   std::uint64_t sequence, std::uint64_t publisher);
+
 /// Owns a sending socket and, with batching, its queue. Move-only.
 /// @par Thread safety: without batching one thread at a time; with it, every member but the
 /// constructor, destructor and moves may be called from any thread.
 class sender {
 public:
+    /// `max_topics` > 0 numbers messages per topic (a publisher); 0 leaves ids global (a pusher).
     sender(context& ctx, zmq::socket_type type, bool with_topic, const socket_options& options,
-           std::optional<batching> batch);
+           std::optional<batching> batch, std::size_t max_topics = 0);
 
     std::string bind(std::string_view endpoint);
     void connect(std::string_view endpoint);
     void flush();
     void close() noexcept;
+    bool is_open() const noexcept { return socket_.is_open(); }
     courier::counters counters() const { return queue_ ? queue_->counters() : socket_.counters; }
     const socket_options& options() const noexcept { return socket_.options(); }
     zmq::socket_t& native() noexcept { return socket_.native(); }
+    bool batched() const noexcept { return queue_ != nullptr; }
+    /// Holds the socket against the batching thread (an empty lock without batching).
+    std::unique_lock<std::mutex> lock_socket() {
+        return queue_ ? std::unique_lock<std::mutex>(queue_->socket_mutex()) : std::unique_lock<std::mutex>();
+    }
+    /// The socket if nobody else holds it now (always, without batching).
+    std::unique_lock<std::mutex> try_lock_socket() {
+        return queue_ ? std::unique_lock<std::mutex>(queue_->socket_mutex(), std::try_to_lock)
+                      : std::unique_lock<std::mutex>();
+    }
+    /// The publisher id messages carry (0 if not numbered).
+    std::uint64_t publisher_id() const noexcept { return sequences_ ? sequences_->publisher_id() : 0; }
 
     /// Sends one message in an envelope of kind::message (`topic` ignored without a topic frame).
     status send(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
-                header_list headers, deadline& until, bool may_wait);
+                header_list headers, deadline& until, when_full full);
     /// Sends `frames` as they are, after whatever is queued.
     status send_raw(std::span<zmq::message_t> frames, deadline& until);
 
 private:
+    status send_now(std::span<zmq::message_t> frames, deadline& until, when_full full);
+
     socket socket_;
     bool with_topic_;
-    std::unique_ptr<send_queue> queue_; // declared after socket_: closed before it
+    std::unique_ptr<topic_sequences> sequences_; // before queue_, which points to it
+    std::unique_ptr<send_queue> queue_;          // declared after socket_: closed before it
 };
 
 } // namespace courier::detail
