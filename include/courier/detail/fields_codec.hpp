@@ -51,6 +51,11 @@ template <class T>
 concept plain_integer = std::integral<T> && !std::same_as<T, bool> && !std::same_as<T, wchar_t> &&
                         !std::same_as<T, char8_t> && !std::same_as<T, char16_t> && !std::same_as<T, char32_t>;
 
+/// Members of a fixed size on the wire's side: read and written inline.
+template <class T>
+constexpr bool scalar = std::is_same_v<T, bool> || plain_integer<T> || std::is_enum_v<T> || std::is_same_v<T, float> ||
+                        std::is_same_v<T, double>;
+
 /// A payload type courier decodes itself at the top level: a described struct, or a vector or
 /// optional of one.
 template <class T>
@@ -61,6 +66,28 @@ constexpr bool fast_payload() {
 }
 
 // ---- reading ----------------------------------------------------------------------------------
+
+/// True if the `n` bytes at `p` are those of `name`: word compares, no call (n is a constant).
+template <std::size_t n>
+[[gnu::always_inline]] inline bool same_bytes(const std::byte* p, const char* name) noexcept {
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        std::uint64_t a, b;
+        std::memcpy(&a, p + i, 8);
+        std::memcpy(&b, name + i, 8);
+        if (a != b) return false;
+    }
+    if constexpr (n % 8 >= 4) {
+        std::uint32_t a, b;
+        std::memcpy(&a, p + i, 4);
+        std::memcpy(&b, name + i, 4);
+        if (a != b) return false;
+        i += 4;
+    }
+    for (; i < n; ++i)
+        if (p[i] != static_cast<std::byte>(name[i])) return false;
+    return true;
+}
 
 /// A strict msgpack reader over a payload. Every read is bounds-checked; every declared count
 /// is checked against the bytes left (an element takes at least one byte) and the limits before
@@ -76,7 +103,7 @@ public:
     const decode_limits& limits() const noexcept { return limits_; }
 
     /// Reads a map header for a container at nesting level depth + 1.
-    std::uint32_t map_header(const char* field, std::size_t depth) {
+    [[gnu::always_inline]] std::uint32_t map_header(const char* field, std::size_t depth) {
         const auto tag = byte(field);
         std::uint32_t n;
         if ((tag & 0xf0) == 0x80) n = tag & 0x0f;
@@ -86,7 +113,7 @@ public:
         check_container(field, n, 2, depth);
         return n;
     }
-    std::uint32_t array_header(const char* field, std::size_t depth) {
+    [[gnu::always_inline]] std::uint32_t array_header(const char* field, std::size_t depth) {
         const auto tag = byte(field);
         std::uint32_t n;
         if ((tag & 0xf0) == 0x90) n = tag & 0x0f;
@@ -100,11 +127,10 @@ public:
     /// Consumes the key `name` if it is next, in the shortest str form (what msgpack writers
     /// write); anything else is left for key().
     template <std::size_t N>
-    bool expect_key(const char (&name)[N]) noexcept {
+    [[gnu::always_inline]] bool expect_key(const char (&name)[N]) noexcept {
         constexpr std::size_t n = N - 1;
         if constexpr (n < 32) {
-            if (remaining() < n + 1 || static_cast<std::uint8_t>(pos_[0]) != (0xa0 | n) ||
-                std::memcmp(pos_ + 1, name, n) != 0)
+            if (remaining() < n + 1 || static_cast<std::uint8_t>(pos_[0]) != (0xa0 | n) || !same_bytes<n>(pos_ + 1, name))
                 return false;
             pos_ += n + 1;
             return true;
@@ -134,7 +160,7 @@ public:
         return str_body(tag, "key");
     }
 
-    bool boolean(const char* field) {
+    [[gnu::always_inline]] bool boolean(const char* field) {
         const auto tag = byte(field);
         if (tag == 0xc2) return false;
         if (tag == 0xc3) return true;
@@ -150,7 +176,7 @@ public:
     }
 
     template <class I>
-    I integer(const char* field) {
+    [[gnu::always_inline]] I integer(const char* field) {
         const auto v = any_integer(field);
         if constexpr (std::is_unsigned_v<I>) {
             if (v.negative || v.bits > std::numeric_limits<I>::max()) [[unlikely]]
@@ -167,7 +193,7 @@ public:
 
     /// float32, float64, or any integer (converted), as msgpack-cxx accepts for float and double.
     template <class F>
-    F floating(const char* field) {
+    [[gnu::always_inline]] F floating(const char* field) {
         if (pos_ != end_) {
             const auto tag = static_cast<std::uint8_t>(*pos_);
             if (tag == 0xcb) {
@@ -184,7 +210,7 @@ public:
     }
 
     /// A str or bin (msgpack-cxx converts either to a string or a byte vector).
-    std::span<const std::byte> text(const char* field) {
+    [[gnu::always_inline]] std::span<const std::byte> text(const char* field) {
         const auto tag = byte(field);
         std::size_t n;
         if ((tag & 0xe0) == 0xa0) n = tag & 0x1f;
@@ -204,7 +230,7 @@ private:
         std::uint64_t bits; // the value; two's complement when negative
         bool negative;
     };
-    integer_value any_integer(const char* field, const char* expected = "an integer") {
+    [[gnu::always_inline]] integer_value any_integer(const char* field, const char* expected = "an integer") {
         const auto tag = byte(field);
         if (tag <= 0x7f) return {tag, false};
         if (tag >= 0xe0) return {static_cast<std::uint64_t>(static_cast<std::int64_t>(static_cast<std::int8_t>(tag))), true};
@@ -231,19 +257,19 @@ private:
         return {reinterpret_cast<const char*>(take(n, field)), n};
     }
 
-    void check_container(const char* field, std::uint32_t n, std::size_t bytes_per_element, std::size_t depth) {
+    [[gnu::always_inline]] void check_container(const char* field, std::uint32_t n, std::size_t bytes_per_element, std::size_t depth) {
         if (depth >= limits_.max_depth) [[unlikely]]
             too_deep(field);
         if (n > remaining() / bytes_per_element || n > limits_.max_elements) [[unlikely]]
             too_many(field, n, bytes_per_element);
     }
 
-    std::uint8_t byte(const char* field) {
+    [[gnu::always_inline]] std::uint8_t byte(const char* field) {
         if (pos_ == end_) [[unlikely]]
             ended(field);
         return static_cast<std::uint8_t>(*pos_++);
     }
-    const std::byte* take(std::size_t n, const char* field) {
+    [[gnu::always_inline]] const std::byte* take(std::size_t n, const char* field) {
         if (n > remaining()) [[unlikely]]
             short_of(n, field);
         auto p = pos_;
@@ -251,7 +277,7 @@ private:
         return p;
     }
     template <std::size_t N>
-    std::uint64_t big_endian(const char* field) {
+    [[gnu::always_inline]] std::uint64_t big_endian(const char* field) {
         auto p = take(N, field);
         if constexpr (N == 1) {
             return static_cast<std::uint8_t>(*p);
@@ -289,7 +315,18 @@ void unpack_member(payload_reader& r, const char* field, std::size_t depth, msgp
 [[noreturn]] void member_mismatch(const char* field, const char* why);
 
 template <class T>
+    requires(!scalar<T>)
 void read_value(payload_reader& r, T& v, const char* field, std::size_t depth);
+
+/// Scalars are read inline, where the struct's entries are read.
+template <class T>
+    requires scalar<T>
+[[gnu::always_inline]] inline void read_value(payload_reader& r, T& v, const char* field, std::size_t) {
+    if constexpr (std::is_same_v<T, bool>) v = r.boolean(field);
+    else if constexpr (plain_integer<T>) v = r.integer<T>(field);
+    else if constexpr (std::is_enum_v<T>) v = static_cast<T>(r.integer<std::underlying_type_t<T>>(field));
+    else v = r.floating<T>(field);
+}
 
 template <class T>
 std::string_view key_of(const T& name) noexcept {
@@ -297,55 +334,57 @@ std::string_view key_of(const T& name) noexcept {
     else return std::string_view(name);
 }
 
-/// The keys after the first out-of-order one: matched by search; a key seen before (msgpack-cxx
-/// keeps the first) and unknown keys are skipped.
-template <class Tuple, std::size_t... I>
-[[gnu::noinline]] void read_rest(payload_reader& r, std::uint32_t n, std::uint32_t i, std::size_t depth, Tuple& t,
-                                 std::index_sequence<I...>) {
-    std::uint64_t seen = i >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << i) - 1;
-    for (; i < n; ++i) {
-        const auto key = r.key();
-        const bool known = ((key == key_of(std::get<2 * I>(t)) &&
-                             (((seen >> I) & 1) != 0 ? r.skip(std::get<2 * I>(t), depth)
-                                                     : (read_value(r, std::get<2 * I + 1>(t), std::get<2 * I>(t), depth),
-                                                        void(seen |= std::uint64_t{1} << I)),
-                              true)) ||
-                            ...);
-        if (!known) r.skip("unknown key", depth);
-    }
-}
-
-/// A map's `n` entries into the members named in `a` ("name", member, "name", member, ...);
-/// `depth` counts the map itself.
+/// Reads map entries while their keys come in the listed order: one compare each, straight-line.
+/// Returns how many it read.
 template <class... A>
-void read_entries(payload_reader& r, std::uint32_t n, std::size_t depth, A&... a) {
+[[gnu::always_inline]] inline std::uint32_t read_in_order(payload_reader& r, std::uint32_t n, std::size_t depth,
+                                                          A&... a) {
     constexpr std::size_t fields = sizeof...(A) / 2;
     static_assert(sizeof...(A) % 2 == 0 && fields <= 64, "COURIER_FIELDS: at most 64 members");
     std::tuple<A&...> t(a...);
     std::uint32_t i = 0;
-    // Keys in the listed order: one compare each, straight-line.
     [&]<std::size_t... I>(std::index_sequence<I...>) {
         (void)((i < n && r.expect_key(std::get<2 * I>(t)) &&
                 (read_value(r, std::get<2 * I + 1>(t), std::get<2 * I>(t), depth), ++i, true)) &&
                ...);
     }(std::make_index_sequence<fields>{});
-    if (i != n) [[unlikely]]
-        read_rest(r, n, i, depth, t, std::make_index_sequence<fields>{});
+    return i;
+}
+
+/// The entries after the first key out of the listed order: matched by search; a key seen
+/// before (msgpack-cxx keeps the first) and unknown keys are skipped.
+template <class... A>
+void read_by_search(payload_reader& r, std::uint32_t n, std::uint32_t i, std::size_t depth, A&... a) {
+    std::tuple<A&...> t(a...);
+    std::uint64_t seen = i >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << i) - 1;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+        for (; i < n; ++i) {
+            const auto key = r.key();
+            const bool known =
+                ((key == key_of(std::get<2 * I>(t)) &&
+                  (((seen >> I) & 1) != 0 ? r.skip(std::get<2 * I>(t), depth)
+                                          : (read_value(r, std::get<2 * I + 1>(t), std::get<2 * I>(t), depth),
+                                             void(seen |= std::uint64_t{1} << I)),
+                   true)) ||
+                 ...);
+            if (!known) r.skip("unknown key", depth);
+        }
+    }(std::make_index_sequence<sizeof...(A) / 2>{});
 }
 
 template <class T>
+[[gnu::noinline]] void read_rest(payload_reader& r, T& v, std::uint32_t n, std::uint32_t i, std::size_t depth) {
+    v.courier_fields([&](auto&... a) { read_by_search(r, n, i, depth, a...); });
+}
+
+template <class T>
+    requires(!scalar<T>)
 void read_value(payload_reader& r, T& v, const char* field, std::size_t depth) {
     if constexpr (described<T>) {
         const auto n = r.map_header(field, depth);
-        v.courier_fields([&](auto&... a) { read_entries(r, n, depth + 1, a...); });
-    } else if constexpr (std::is_same_v<T, bool>) {
-        v = r.boolean(field);
-    } else if constexpr (plain_integer<T>) {
-        v = r.integer<T>(field);
-    } else if constexpr (std::is_enum_v<T>) {
-        v = static_cast<T>(r.integer<std::underlying_type_t<T>>(field));
-    } else if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
-        v = r.floating<T>(field);
+        const auto i = v.courier_fields([&](auto&... a) { return read_in_order(r, n, depth + 1, a...); });
+        if (i != n) [[unlikely]]
+            read_rest(r, v, n, i, depth + 1);
     } else if constexpr (std::is_same_v<T, std::string>) {
         const auto s = r.text(field);
         v.assign(reinterpret_cast<const char*>(s.data()), s.size());
@@ -413,6 +452,72 @@ inline void write_float(writer& w, float d) noexcept {
 template <class T>
 void write_value(buffer& out, const T& v);
 
+template <class T>
+constexpr std::size_t fixed_bound();
+
+/// The most bytes the entries "name", member, ... can take, or 0 if some have no fixed bound.
+template <class... A>
+constexpr std::size_t entries_bound() {
+    std::size_t total = sizeof...(A) / 2 < 16 ? 1 : 3;
+    bool fixed = true;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+        using types = std::tuple<std::remove_cvref_t<A>...>;
+        (([&] {
+             using name = std::tuple_element_t<2 * I, types>;
+             using value = std::tuple_element_t<2 * I + 1, types>;
+             if constexpr (std::is_array_v<name> && std::extent_v<name> <= 32) {
+                 const std::size_t b = fixed_bound<value>();
+                 if (b == 0) fixed = false;
+                 total += std::extent_v<name> + b; // header byte and the name, then the value
+             } else {
+                 fixed = false;
+             }
+         }()),
+         ...);
+    }(std::make_index_sequence<sizeof...(A) / 2>{});
+    return fixed ? total : 0;
+}
+
+struct bound_visitor {
+    template <class... A>
+    constexpr auto operator()(const A&...) const {
+        return std::integral_constant<std::size_t, entries_bound<A...>()>{};
+    }
+};
+
+/// The most bytes a T takes if that is fixed (scalars, and structs of them), else 0.
+template <class T>
+constexpr std::size_t fixed_bound() {
+    if constexpr (scalar<T>) return 9;
+    else if constexpr (described<T>) return decltype(std::declval<const T&>().courier_fields(bound_visitor{}))::value;
+    else return 0;
+}
+
+/// Writes a T whose fixed_bound() is not 0 into memory sized for it.
+template <class T>
+[[gnu::always_inline]] inline void write_fixed(writer& w, const T& v) {
+    if constexpr (described<T>) {
+        v.courier_fields([&](const auto&... a) {
+            constexpr std::size_t fields = sizeof...(a) / 2;
+            std::tuple<const std::remove_cvref_t<decltype(a)>&...> t(a...);
+            w.map_header(fields);
+            [&]<std::size_t... I>(std::index_sequence<I...>) {
+                ((w.str(key_of(std::get<2 * I>(t))), write_fixed(w, std::get<2 * I + 1>(t))), ...);
+            }(std::make_index_sequence<fields>{});
+        });
+    } else if constexpr (std::is_same_v<T, bool>) {
+        w.boolean(v);
+    } else if constexpr (std::is_same_v<T, float>) {
+        write_float(w, v);
+    } else if constexpr (std::is_same_v<T, double>) {
+        write_double(w, v);
+    } else {
+        using I = typename std::conditional_t<std::is_enum_v<T>, std::underlying_type<T>, std::type_identity<T>>::type;
+        if constexpr (std::is_signed_v<I>) w.integer(static_cast<std::int64_t>(static_cast<I>(v)));
+        else w.uint(static_cast<std::uint64_t>(static_cast<I>(v)));
+    }
+}
+
 template <class Name>
 void write_key(buffer& out, const Name& name) {
     const auto key = key_of(name);
@@ -435,7 +540,12 @@ void write_entries(buffer& out, const A&... a) {
 
 template <class T>
 void write_value(buffer& out, const T& v) {
-    if constexpr (described<T>) {
+    if constexpr (fixed_bound<T>() != 0) {
+        // Scalars, and structs of scalars: one reservation, one straight run of writes.
+        writer w(out.tail(fixed_bound<T>()));
+        write_fixed(w, v);
+        out.commit(w.position());
+    } else if constexpr (described<T>) {
         v.courier_fields([&](const auto&... a) { write_entries(out, a...); });
     } else if constexpr (std::is_same_v<T, std::string> || byte_vector<T>) {
         writer w(out.tail(5 + v.size()));
@@ -455,18 +565,6 @@ void write_value(buffer& out, const T& v) {
             w.nil();
             out.commit(w.position());
         }
-    } else if constexpr (std::is_same_v<T, bool> || plain_integer<T> || std::is_enum_v<T> ||
-                         std::is_same_v<T, float> || std::is_same_v<T, double>) {
-        writer w(out.tail(9));
-        if constexpr (std::is_same_v<T, bool>) w.boolean(v);
-        else if constexpr (std::is_same_v<T, float>) write_float(w, v);
-        else if constexpr (std::is_same_v<T, double>) write_double(w, v);
-        else {
-            using I = typename std::conditional_t<std::is_enum_v<T>, std::underlying_type<T>, std::type_identity<T>>::type;
-            if constexpr (std::is_signed_v<I>) w.integer(static_cast<std::int64_t>(static_cast<I>(v)));
-            else w.uint(static_cast<std::uint64_t>(static_cast<I>(v)));
-        }
-        out.commit(w.position());
     } else {
         msgpack::packer<buffer> packer(out);
         packer.pack(v);
