@@ -163,4 +163,15 @@ outcome zmq_msgpack_pushpull(const params& p) { return guarded<push_pull<true>>(
 outcome zmq_msgpack_pubsub(const params& p) { return guarded<pub_sub<true>>(p, run_stream<pub_sub<true>>); }
 outcome zmq_reqrep(const params& p) { return guarded<req_rep>(p, run_reqrep<req_rep>); }
 
+outcome zmq_pushpull_16(const params& p) {
+    auto sixteen = p;
+    sixteen.size = 16;
+    return zmq_pushpull(sixteen);
+}
+outcome zmq_pubsub_16(const params& p) {
+    auto sixteen = p;
+    sixteen.size = 16;
+    return zmq_pubsub(sixteen);
+}
+
 } // namespace bench
