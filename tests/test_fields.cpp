@@ -255,6 +255,9 @@ TEST_CASE("fields: described structs encode to the exact bytes msgpack-cxx write
     CHECK(ours == packed_by_msgpack(reference_of(o)));
     // msgpack-cxx packing the described type itself writes the same bytes.
     CHECK(ours == packed_by_msgpack(o));
+    // The example in docs/wire-format.md.
+    CHECK(encoded(tick{7, -3, 1.5, 2, 3}) ==
+          hex("85a373657107a57072696365fda87175616e74697479cb3ff8000000000000a576656e756502a5666c61677303"));
     // The bench's struct, with values that take every integer width and integral doubles.
     for (double q : {0.0, -0.0, 1.0, 0.5, -7.0, 1e300, -1e19, 18446744073709551615.0, std::nan("")}) {
         const tick t{.seq = 1ull << 40, .price = -129, .quantity = q, .venue = 70000, .flags = 3};
