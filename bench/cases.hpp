@@ -14,6 +14,8 @@ outcome zmq_pubsub(const params&);           // PUB/SUB, raw bytes, frames [topi
 outcome zmq_msgpack_pushpull(const params&); // one msgpack-packed tick per frame, unpacked at the receiver
 outcome zmq_msgpack_pubsub(const params&);
 outcome zmq_reqrep(const params&);           // REQ/REP echo
+outcome zmq_pushpull_16(const params&);      // zmq_pushpull with 16 B payloads, whatever the scenario's size
+outcome zmq_pubsub_16(const params&);
 
 // nng (impl_nng.cpp).
 outcome nng_pushpull(const params&); // push0/pull0, nng_msg per message

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include <courier/fields.hpp>
 #include <msgpack.hpp>
 #include <zmq.h>
 
@@ -68,7 +69,8 @@ void pin_to(int cpu, bool pin);
 /// "nng" gives tcp://127.0.0.1:0; ipc paths live in the directory named by COURIER_BENCH_TMP.
 std::string bind_address(transport t, std::string_view style);
 
-/// The 32-byte struct of the typed cases: MSGPACK_DEFINE_MAP, a stable courier type name.
+/// The 32-byte struct of the typed cases, as courier users describe it: COURIER_FIELDS, a stable
+/// courier type name.
 struct tick {
     static constexpr std::string_view courier_type_name = "bench.Tick";
     std::uint64_t seq = 0;
@@ -76,13 +78,29 @@ struct tick {
     double quantity = 0;
     std::uint32_t venue = 0;
     std::uint32_t flags = 0;
-    MSGPACK_DEFINE_MAP(seq, price, quantity, venue, flags)
+    COURIER_FIELDS(seq, price, quantity, venue, flags)
 };
 static_assert(sizeof(tick) == 32);
+
+/// The baseline's twin, as a team writes it by hand with msgpack-cxx: MSGPACK_DEFINE_MAP. The
+/// same members and the same bytes on the wire (a msgpack map keyed by member name).
+struct msgpack_tick {
+    std::uint64_t seq = 0;
+    std::int64_t price = 0;
+    double quantity = 0;
+    std::uint32_t venue = 0;
+    std::uint32_t flags = 0;
+    MSGPACK_DEFINE_MAP(seq, price, quantity, venue, flags)
+};
+static_assert(sizeof(msgpack_tick) == 32);
 
 inline tick make_tick(std::uint64_t seq) noexcept {
     return {.seq = seq, .price = 1'000'000 + static_cast<std::int64_t>(seq % 977), .quantity = 0.5 * (seq % 13),
             .venue = static_cast<std::uint32_t>(seq % 7), .flags = 3};
+}
+inline msgpack_tick make_msgpack_tick(std::uint64_t seq) noexcept {
+    const auto t = make_tick(seq);
+    return {.seq = t.seq, .price = t.price, .quantity = t.quantity, .venue = t.venue, .flags = t.flags};
 }
 
 /// Raw-bytes payloads carry their sequence number in the first 8 bytes.

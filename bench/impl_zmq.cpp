@@ -12,15 +12,15 @@ std::string bind_zmq(zmq::socket_t& s, transport t) {
     return s.get(zmq::sockopt::last_endpoint);
 }
 
-/// Payloads for the raw cases: raw bytes with the sequence number in front, or one tick packed
-/// with msgpack-cxx into a reused buffer and unpacked into a tick at the receiver.
+/// Payloads for the raw cases: raw bytes with the sequence number in front, or one msgpack_tick
+/// (MSGPACK_DEFINE_MAP) packed with msgpack-cxx into a reused buffer and unpacked at the receiver.
 template <bool Typed>
 struct codec {
     explicit codec(std::size_t size) : bytes(size) {}
     zmq::message_t encode(std::uint64_t seq) {
         if constexpr (Typed) {
             packed.clear();
-            msgpack::pack(packed, make_tick(seq));
+            msgpack::pack(packed, make_msgpack_tick(seq));
             return zmq::message_t(packed.data(), packed.size());
         } else {
             put_seq(bytes.data(), seq);
@@ -30,7 +30,7 @@ struct codec {
     std::uint64_t decode(const zmq::message_t& m) const {
         if constexpr (Typed) {
             auto handle = msgpack::unpack(m.data<char>(), m.size());
-            return handle.get().as<tick>().seq;
+            return handle.get().as<msgpack_tick>().seq;
         } else {
             if (m.size() != bytes.size()) throw failure("payload of the wrong size");
             return get_seq(m.data(), m.size());
@@ -162,5 +162,16 @@ outcome zmq_pubsub(const params& p) { return guarded<pub_sub<false>>(p, run_stre
 outcome zmq_msgpack_pushpull(const params& p) { return guarded<push_pull<true>>(p, run_stream<push_pull<true>>); }
 outcome zmq_msgpack_pubsub(const params& p) { return guarded<pub_sub<true>>(p, run_stream<pub_sub<true>>); }
 outcome zmq_reqrep(const params& p) { return guarded<req_rep>(p, run_reqrep<req_rep>); }
+
+outcome zmq_pushpull_16(const params& p) {
+    auto sixteen = p;
+    sixteen.size = 16;
+    return zmq_pushpull(sixteen);
+}
+outcome zmq_pubsub_16(const params& p) {
+    auto sixteen = p;
+    sixteen.size = 16;
+    return zmq_pubsub(sixteen);
+}
 
 } // namespace bench

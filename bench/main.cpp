@@ -66,6 +66,10 @@ constexpr entry table[] = {
     {"typed", "pushpull", "courier-batched", courier_batched_pushpull},
     {"typed", "pubsub", "courier-batched", courier_batched_pubsub},
     {"typed", "pubsub", "courier-batched-4threads", courier_batched_pubsub, 4},
+    // raw libzmq's unbatched 16 B messages, beside the typed cases so that they take turns with
+    // them: the reference of the batched target (2x its messages/s).
+    {"typed", "pushpull", "zmq-16B", zmq_pushpull_16},
+    {"typed", "pubsub", "zmq-16B", zmq_pubsub_16},
     // request-reply round trips, one call at a time.
     {"reqrep", "reqrep", "zmq", zmq_reqrep},
     {"reqrep", "reqrep", "nng", nng_reqrep},

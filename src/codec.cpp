@@ -1,6 +1,7 @@
 #include "courier/codec.hpp"
 
 #include <algorithm>
+#include <cstdio>
 
 namespace courier::detail {
 
@@ -19,6 +20,30 @@ namespace {
     throw error(errc::limit_exceeded, std::string("payload: ") + what + " declares more than max_elements (" +
                                           std::to_string(limits.max_elements) + ") elements");
 }
+
+std::string describe(std::uint8_t tag) {
+    const char* what = "reserved";
+    if (tag <= 0x7f) what = "positive fixint";
+    else if (tag <= 0x8f) what = "fixmap";
+    else if (tag <= 0x9f) what = "fixarray";
+    else if (tag <= 0xbf) what = "fixstr";
+    else if (tag >= 0xe0) what = "negative fixint";
+    else if (tag == 0xc0) what = "nil";
+    else if (tag == 0xc2 || tag == 0xc3) what = "bool";
+    else if (tag >= 0xc4 && tag <= 0xc6) what = "bin";
+    else if ((tag >= 0xc7 && tag <= 0xc9) || (tag >= 0xd4 && tag <= 0xd8)) what = "ext";
+    else if (tag == 0xca || tag == 0xcb) what = "float";
+    else if (tag >= 0xcc && tag <= 0xcf) what = "uint";
+    else if (tag >= 0xd0 && tag <= 0xd3) what = "int";
+    else if (tag >= 0xd9 && tag <= 0xdb) what = "str";
+    else if (tag == 0xdc || tag == 0xdd) what = "array";
+    else if (tag == 0xde || tag == 0xdf) what = "map";
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%s (0x%02x)", what, tag);
+    return buf;
+}
+
+std::string in_field(const char* field) { return std::string("payload field '") + field + "': "; }
 
 } // namespace
 
@@ -68,6 +93,121 @@ msgpack::object unpack_payload(std::span<const std::byte> in, const decode_limit
 void throw_type_mismatch(std::string_view sent, std::string_view wanted, const char* why) {
     throw error(errc::type_mismatch, "payload sent as '" + std::string(sent) + "' cannot be read as '" +
                                          std::string(wanted) + "': " + why);
+}
+
+// ---- payload_reader: the cold halves, and skipping ----
+
+void payload_reader::ended(const char* field) const {
+    throw error(errc::truncated, in_field(field) + "input ends at byte " + std::to_string(pos_ - begin_));
+}
+
+void payload_reader::short_of(std::size_t n, const char* field) const {
+    throw error(errc::truncated, in_field(field) + "declares " + std::to_string(n) + " bytes but only " +
+                                     std::to_string(remaining()) + " remain");
+}
+
+void payload_reader::wrong_type(const char* field, const char* expected, std::uint8_t tag) const {
+    if (tag == 0xc1)
+        throw error(errc::malformed, in_field(field) + describe(tag) + " is not valid msgpack, at byte " +
+                                         std::to_string(pos_ - begin_ - 1));
+    throw error(errc::type_mismatch, in_field(field) + "expected " + expected + ", found " + describe(tag) +
+                                         " at byte " + std::to_string(pos_ - begin_ - 1));
+}
+
+void payload_reader::out_of_range(const char* field, std::uint64_t bits, bool negative, int bits_wanted,
+                                  bool is_signed) const {
+    const auto value = negative ? std::to_string(static_cast<std::int64_t>(bits)) : std::to_string(bits);
+    throw error(errc::type_mismatch, in_field(field) + value + " does not fit a " + std::to_string(bits_wanted) +
+                                         "-bit " + (is_signed ? "signed" : "unsigned") + " integer");
+}
+
+void payload_reader::too_deep(const char* field) const {
+    throw error(errc::limit_exceeded, in_field(field) + "nested deeper than " + std::to_string(limits_.max_depth));
+}
+
+void payload_reader::too_many(const char* field, std::uint32_t n, std::size_t bytes_per_element) const {
+    if (n > remaining() / bytes_per_element)
+        throw error(errc::truncated, in_field(field) + "declares " + std::to_string(n) + " elements but only " +
+                                         std::to_string(remaining()) + " bytes remain");
+    throw error(errc::limit_exceeded, in_field(field) + "declares more than max_elements (" +
+                                          std::to_string(limits_.max_elements) + ") elements");
+}
+
+void payload_reader::trailing() const {
+    throw error(errc::malformed, "payload: " + std::to_string(remaining()) + " bytes after the msgpack value");
+}
+
+void payload_reader::skip(const char* field, std::size_t depth) {
+    // Iterative: `pending` counts values still to skip at any level; each iteration consumes at
+    // least one byte, so a huge declared count fails at the end of input, never loops on.
+    const std::size_t max_depth = std::min<std::size_t>(limits_.max_depth, 64);
+    std::uint64_t pending = 1;
+    std::size_t level = depth;
+    std::uint64_t left_at_level[64] = {};
+    while (pending != 0) {
+        const auto tag = byte(field);
+        std::uint64_t children = 0;
+        std::size_t skip_bytes = 0;
+        if (tag <= 0x7f || tag >= 0xe0 || tag == 0xc0 || tag == 0xc2 || tag == 0xc3) {
+        } else if ((tag & 0xf0) == 0x80) children = 2u * (tag & 0x0f);
+        else if ((tag & 0xf0) == 0x90) children = tag & 0x0f;
+        else if ((tag & 0xe0) == 0xa0) skip_bytes = tag & 0x1f;
+        else switch (tag) {
+            case 0xc4: case 0xd9: skip_bytes = big_endian<1>(field); break;
+            case 0xc5: case 0xda: skip_bytes = big_endian<2>(field); break;
+            case 0xc6: case 0xdb: skip_bytes = big_endian<4>(field); break;
+            case 0xc7: skip_bytes = 1 + big_endian<1>(field); break;
+            case 0xc8: skip_bytes = 1 + big_endian<2>(field); break;
+            case 0xc9: skip_bytes = 1 + big_endian<4>(field); break;
+            case 0xca: skip_bytes = 4; break;
+            case 0xcb: skip_bytes = 8; break;
+            case 0xcc: case 0xd0: skip_bytes = 1; break;
+            case 0xcd: case 0xd1: skip_bytes = 2; break;
+            case 0xce: case 0xd2: skip_bytes = 4; break;
+            case 0xcf: case 0xd3: skip_bytes = 8; break;
+            case 0xd4: skip_bytes = 2; break;
+            case 0xd5: skip_bytes = 3; break;
+            case 0xd6: skip_bytes = 5; break;
+            case 0xd7: skip_bytes = 9; break;
+            case 0xd8: skip_bytes = 17; break;
+            case 0xdc: children = big_endian<2>(field); break;
+            case 0xdd: children = big_endian<4>(field); break;
+            case 0xde: children = 2 * big_endian<2>(field); break;
+            case 0xdf: children = 2 * big_endian<4>(field); break;
+            default:
+                throw error(errc::malformed, in_field(field) + describe(tag) + " is not valid msgpack, at byte " +
+                                                 std::to_string(pos_ - begin_ - 1));
+            }
+        take(skip_bytes, field);
+        --pending;
+        if (children != 0) {
+            const bool map = (tag & 0xf0) == 0x80 || tag == 0xde || tag == 0xdf;
+            const auto elements = map ? children / 2 : children;
+            if (children > remaining())
+                throw error(errc::truncated, in_field(field) + "declares " + std::to_string(elements) +
+                                                 (map ? " entries" : " elements") + " but only " +
+                                                 std::to_string(remaining()) + " bytes remain");
+            if (elements > limits_.max_elements)
+                throw error(errc::limit_exceeded, in_field(field) + "declares more than max_elements (" +
+                                                      std::to_string(limits_.max_elements) + ") elements");
+            if (level >= max_depth) too_deep(field);
+            left_at_level[level++] = pending;
+            pending = children;
+        }
+        while (pending == 0 && level != depth) pending = left_at_level[--level];
+    }
+}
+
+void unpack_member(payload_reader& r, const char* field, std::size_t depth, msgpack::object& out) {
+    const auto start = r.position();
+    r.skip(field, depth); // validates the value under the limits before msgpack-cxx sees it
+    decode_limits limits = r.limits();
+    limits.max_depth = std::max<std::size_t>(1, limits.max_depth - std::min(depth, limits.max_depth));
+    out = unpack_payload({start, r.position()}, limits, payload_zone());
+}
+
+void member_mismatch(const char* field, const char* why) {
+    throw error(errc::type_mismatch, in_field(field) + why);
 }
 
 } // namespace courier::detail

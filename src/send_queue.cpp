@@ -3,10 +3,12 @@
 #include "courier/detail/sender.hpp"
 #include "courier/detail/wire.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/prctl.h>
 
 namespace courier {
 
@@ -25,6 +27,16 @@ void batching::validate() const {
 }
 
 namespace detail {
+
+void spin_mutex::relax(unsigned spins) noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    if (spins < 128) return __builtin_ia32_pause();
+#else
+    if (spins < 128) return;
+#endif
+    sched_yield(); // the holder may have lost its core: let it run
+}
+
 namespace {
 
 // Room for the envelope fields before a batch's records: array, versions, kind, ids, timestamp,
@@ -41,6 +53,9 @@ void put_uint64(std::byte* at, std::uint64_t v) noexcept {
     at[0] = std::byte{0xcf};
     for (int i = 8; i >= 1; --i, v >>= 8) at[i] = static_cast<std::byte>(v & 0xff);
 }
+
+// The longest a loaded sending thread naps before it looks for more work (direct_gap if shorter).
+constexpr std::chrono::microseconds max_nap{20};
 
 } // namespace
 
@@ -83,25 +98,27 @@ status send_queue::send(std::string_view topic, std::string_view type, std::span
         throw error(errc::message_too_large, "send: a payload of " + std::to_string(payload.size()) +
                                                  " bytes is over max_message_size (" +
                                                  std::to_string(socket_options_.max_message_size) + ")");
-    const auto now = clock::now();
-    const auto previous = last_call_.exchange(now.time_since_epoch().count(), std::memory_order_relaxed);
-    if (now.time_since_epoch().count() - previous >=
-        std::chrono::duration_cast<clock::duration>(options_.direct_gap).count()) {
-        // Low load: send from this thread if nothing is queued or being sent (order is kept).
-        std::unique_lock socket_lock(socket_mutex_, std::try_to_lock);
-        if (socket_lock) {
-            bool idle;
-            {
-                std::lock_guard q(mutex_);
-                idle = !stopping_ && ready_.empty() && !open_ && !sender_busy_;
+    std::unique_lock q(mutex_);
+    if (!stopping_ && ready_.empty() && !open_ && !sender_busy_ && !sender_napping_) {
+        // Idle: nothing queued, the sending thread asleep. Only here is the clock read: under
+        // load a call just appends.
+        const auto now = clock::now();
+        const auto previous = last_idle_call_;
+        last_idle_call_ = now;
+        if (now - previous >= options_.direct_gap) {
+            // Low load: send from this thread (nothing is queued or being sent: order is kept).
+            std::unique_lock socket_lock(socket_mutex_, std::try_to_lock);
+            if (socket_lock) {
+                q.unlock();
+                return send_direct(topic, type, payload, headers, until, refuse);
             }
-            if (idle) return send_direct(topic, type, payload, headers, until, refuse);
         }
     }
 
-    // A message with headers travels alone, encoded now; others join the open batch.
+    // A message with headers travels alone, encoded now (outside the lock); others join the open batch.
     std::vector<std::byte> whole;
-    if (!headers.items().empty())
+    if (!headers.items().empty()) {
+        q.unlock();
         whole = encode(outgoing{.kind = kind::message,
                                 .id = sequences_ ? placeholder_id : next_message_id(),
                                 .correlation_id = sequences_ ? placeholder_id : 0,
@@ -109,9 +126,10 @@ status send_queue::send(std::string_view topic, std::string_view type, std::span
                                 .type_name = type,
                                 .headers = headers,
                                 .payload = payload});
+        q.lock();
+    }
     const std::size_t bytes = whole.empty() ? bin_header_size(payload.size()) + payload.size() : whole.size();
 
-    std::unique_lock q(mutex_);
     for (;;) {
         if (stopping_) throw error(errc::closed, "send: the sender is closed");
         if (queued_bytes_ == 0 || queued_bytes_ + bytes <= options_.max_queued_bytes) break;
@@ -119,7 +137,11 @@ status send_queue::send(std::string_view topic, std::string_view type, std::span
             ++(refuse ? refused_ : dropped_);
             return status::full;
         }
-        if (progress_.wait_until(q, until.when()) == std::cv_status::timeout && queued_bytes_ != 0 &&
+        if (sender_waiting_ || sender_napping_) wake_.notify_one();
+        ++waiting_callers_;
+        const auto woke = progress_.wait_until(q, until.when());
+        --waiting_callers_;
+        if (woke == std::cv_status::timeout && queued_bytes_ != 0 &&
             queued_bytes_ + bytes > options_.max_queued_bytes) {
             ++refused_timeouts_;
             return status::timeout;
@@ -134,7 +156,7 @@ status send_queue::send(std::string_view topic, std::string_view type, std::span
         open_->type.assign(type);
         open_->whole = !whole.empty();
         open_->timestamp_ns = now_ns();
-        open_->opened = now;
+        if (options_.max_delay.count() > 0) open_->opened = clock::now();
     }
     if (open_->whole) {
         open_->records = std::move(whole);
@@ -146,9 +168,15 @@ status send_queue::send(std::string_view topic, std::string_view type, std::span
     ++open_->count;
     queued_bytes_ += bytes;
     ++queued_;
-    if (open_->whole || open_->count >= options_.max_messages || open_->records.size() >= options_.max_bytes)
+    bool closed = false;
+    if (open_->whole || open_->count >= options_.max_messages || open_->records.size() >= options_.max_bytes) {
         ready_.push_back(std::move(open_));
-    if (sender_waiting_) wake_.notify_one();
+        closed = true;
+    }
+    // A sleeping sending thread is woken; a napping one only for a full batch.
+    const bool wake = sender_waiting_ || (sender_napping_ && closed);
+    q.unlock();
+    if (wake) wake_.notify_one(); // outside the lock, so the sending thread does not wake into it
     return status::ok;
 }
 
@@ -234,10 +262,21 @@ void send_queue::run(std::stop_token) {
         CPU_SET(options_.cpu, &set);
         pthread_setaffinity_np(pthread_self(), sizeof set, &set);
     }
+    // Naps end on time: the default timer slack (50 us) would make a 20 us nap last 70.
+    prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
+    const auto nap = std::min<std::chrono::microseconds>(options_.direct_gap, max_nap);
+    bool loaded = false; // the last look found work
     std::vector<std::unique_ptr<pending>> taken;
     std::unique_lock q(mutex_);
     for (;;) {
+        if (loaded && ready_.empty() && !open_ && !stopping_ && nap.count() > 0) {
+            // Under load: nap, and let producers append without waking this thread.
+            sender_napping_ = true;
+            wake_.wait_for(q, nap);
+            sender_napping_ = false;
+        }
         while (ready_.empty() && !open_ && !stopping_) {
+            loaded = false;
             sender_waiting_ = true;
             wake_.wait(q);
             sender_waiting_ = false;
@@ -255,6 +294,7 @@ void send_queue::run(std::stop_token) {
                       clock::now() >= open_->opened + options_.max_delay))
             taken.push_back(std::move(open_));
         if (taken.empty()) continue;
+        loaded = true;
         sender_busy_ = true;
         q.unlock();
         std::size_t bytes = 0, messages = 0;
@@ -274,7 +314,7 @@ void send_queue::run(std::stop_token) {
             if (spare_.size() < 16) spare_.push_back(std::move(p));
         taken.clear();
         if (done_ == queued_) flushing_ = false;
-        progress_.notify_all();
+        if (waiting_callers_ != 0) progress_.notify_all();
     }
 }
 
@@ -283,8 +323,10 @@ void send_queue::flush() {
     const auto target = queued_;
     if (done_ >= target) return;
     flushing_ = true;
-    if (sender_waiting_) wake_.notify_one();
+    if (sender_waiting_ || sender_napping_) wake_.notify_one();
+    ++waiting_callers_;
     progress_.wait(q, [&] { return done_ >= target; });
+    --waiting_callers_;
 }
 
 void send_queue::close() noexcept {

@@ -1,15 +1,17 @@
 #pragma once
 // Typed payloads: how a value becomes the envelope's payload bytes and back, and the name it
-// travels under. Any type msgpack-cxx can convert works; courier::bytes travels verbatim.
+// travels under. Any type msgpack-cxx can convert works; courier::bytes travels verbatim; a
+// COURIER_FIELDS struct (courier/fields.hpp) is encoded and decoded by courier itself.
 
+#include "courier/detail/fields_codec.hpp"
+#include "courier/detail/payload.hpp"
 #include "courier/envelope.hpp"
 #include "courier/error.hpp"
+#include "courier/fields.hpp"
 
 #include <msgpack.hpp>
 
-#include <algorithm>
 #include <cstddef>
-#include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
@@ -71,39 +73,6 @@ struct type_name {
 template <class T>
 inline constexpr bool has_stable_type_name = detail::has_declared_name<T>;
 
-namespace detail {
-
-/// A growable byte buffer msgpack::packer can write to. Reused per thread for sending.
-class buffer {
-public:
-    void write(const char* p, std::size_t n) {
-        if (n == 0) return;
-        if (size_ + n > data_.size()) data_.resize(std::max(2 * data_.size(), size_ + n));
-        std::memcpy(data_.data() + size_, p, n);
-        size_ += n;
-    }
-    void clear() noexcept { size_ = 0; }
-    std::span<const std::byte> view() const noexcept { return {data_.data(), size_}; }
-
-private:
-    std::vector<std::byte> data_; // capacity in use; only the first size_ bytes are written
-    std::size_t size_ = 0;
-};
-
-/// The calling thread's scratch buffer for encoding payloads; empty on return.
-buffer& scratch() noexcept;
-/// The calling thread's zone for decoding payloads, cleared: decoding allocates nothing once warm.
-msgpack::zone& payload_zone();
-
-/// Unpacks one msgpack value that must fill `in` exactly, under `limits` (further capped by the
-/// input size). Throws courier::error (truncated, malformed, limit_exceeded).
-msgpack::object unpack_payload(std::span<const std::byte> in, const decode_limits& limits,
-                               msgpack::zone& zone);
-
-[[noreturn]] void throw_type_mismatch(std::string_view sent, std::string_view wanted, const char* why);
-
-} // namespace detail
-
 /// The payload bytes of `value`: for raw bytes, the bytes; otherwise its msgpack encoding,
 /// written into `out` (cleared first). The result views `value` or `out`.
 template <class T>
@@ -112,7 +81,8 @@ std::span<const std::byte> encode_payload(const T& value, detail::buffer& out) {
         return value;
     } else {
         out.clear();
-        msgpack::pack(out, value);
+        if constexpr (detail::fast_payload<T>()) detail::write_value(out, value);
+        else msgpack::pack(out, value);
         return out.view();
     }
 }
@@ -128,6 +98,13 @@ T decode_payload(std::span<const std::byte> payload, std::string_view sent_type,
     }
     if constexpr (detail::raw_bytes<T>) {
         return bytes(payload.begin(), payload.end());
+    } else if constexpr (detail::fast_payload<T>()) {
+        try {
+            return detail::decode_value<T>(payload, limits);
+        } catch (const error& e) {
+            if (e.kind() != errc::type_mismatch) throw;
+            detail::throw_type_mismatch(sent_type, type_name<T>::value, e.what());
+        }
     } else {
         auto object = detail::unpack_payload(payload, limits, detail::payload_zone());
         try {

@@ -20,10 +20,32 @@ namespace courier::detail {
 
 class topic_sequences;
 
+/// A lock for critical sections of a few dozen instructions between threads on different cores:
+/// it spins (then yields) instead of sleeping in the kernel. A std::mutex there made a producer
+/// and the sending thread put each other to sleep and wake each other with futex calls.
+class spin_mutex {
+public:
+    void lock() noexcept {
+        for (unsigned spins = 0; flag_.exchange(true, std::memory_order_acquire);)
+            while (flag_.load(std::memory_order_relaxed)) relax(++spins);
+    }
+    bool try_lock() noexcept {
+        return !flag_.load(std::memory_order_relaxed) && !flag_.exchange(true, std::memory_order_acquire);
+    }
+    void unlock() noexcept { flag_.store(false, std::memory_order_release); }
+
+private:
+    static void relax(unsigned spins) noexcept;
+    std::atomic<bool> flag_{false};
+};
+
 /// Takes messages from any number of threads and sends them through one socket. A call that
 /// finds the sender idle, and comes more than direct_gap after the previous one, sends at once
 /// from the calling thread; otherwise it appends to the open batch, which the sending thread
-/// takes, with whatever else accumulated, as soon as it is free. Per calling thread, order is kept.
+/// takes, with whatever else accumulated, when it is free. Under load (the sending thread found
+/// work) it then naps for direct_gap before it looks again, so that producers append without
+/// waking it and batches fill; it sleeps until woken once a nap finds nothing. Per calling
+/// thread, order is kept.
 /// @par Thread safety: every member may be called from any thread.
 class send_queue {
 public:
@@ -78,15 +100,17 @@ private:
     mutable std::mutex socket_mutex_; // guards sock_ and counters_
     courier::counters counters_{};
 
-    mutable std::mutex mutex_; // guards everything below
-    std::condition_variable wake_;     // the sending thread waits here for work
-    std::condition_variable progress_; // callers wait here for room or for a flush
+    mutable spin_mutex mutex_;             // guards everything below
+    std::condition_variable_any wake_;     // the sending thread waits (or naps) here for work
+    std::condition_variable_any progress_; // callers wait here for room or for a flush
     std::vector<std::unique_ptr<pending>> ready_, spare_;
     std::unique_ptr<pending> open_;
     std::size_t queued_bytes_ = 0;
     std::uint64_t queued_ = 0, done_ = 0, dropped_ = 0, refused_ = 0, refused_timeouts_ = 0;
-    bool sender_waiting_ = false, sender_busy_ = false, flushing_ = false, stopping_ = false;
-    std::atomic<clock::rep> last_call_{0};
+    std::size_t waiting_callers_ = 0; // callers waiting on progress_
+    bool sender_waiting_ = false, sender_napping_ = false, sender_busy_ = false, flushing_ = false,
+         stopping_ = false;
+    clock::time_point last_idle_call_{}; // the last call that found the queue idle
     std::jthread sender_;
 };
 

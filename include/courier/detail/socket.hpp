@@ -116,10 +116,17 @@ public:
 
         bool active() const noexcept { return next < end; }
         /// Steps to the next record: where its payload lies in `frame`; next_id moves on with it.
-        envelope_layout::range take() noexcept {
+        envelope_layout::range take() noexcept { return take(frame.data<std::byte>()); }
+        /// The same, given frame.data() (one libzmq call fewer per message).
+        envelope_layout::range take(const std::byte* data) noexcept {
             envelope_layout::range r;
-            next = next_batch_record({frame.data<std::byte>(), frame.size()}, next, r);
             ++next_id;
+            if (static_cast<std::uint8_t>(data[next]) == 0xc4) { // bin8: every record under 256 bytes
+                r = {next + 2, static_cast<std::uint8_t>(data[next + 1])};
+                next = r.offset + r.size;
+                return r;
+            }
+            next = next_batch_record({data, end}, next, r);
             return r;
         }
     } batch;
@@ -172,10 +179,11 @@ std::optional<T> receive_as(socket& s, bool with_topic, deadline until) {
         auto& b = s.batch;
         if (b.active()) {
             // The rest of a batch: decode straight from its frame, no message object per record.
-            const auto r = b.take();
+            const auto* data = b.frame.data<std::byte>();
+            const auto r = b.take(data);
             ++s.counters.received;
-            payload = {b.frame.data<std::byte>() + r.offset, r.size};
-            type = {b.frame.data<char>() + b.layout.type_name.offset, b.layout.type_name.size};
+            payload = {data + r.offset, r.size};
+            type = {reinterpret_cast<const char*>(data) + b.layout.type_name.offset, b.layout.type_name.size};
         } else {
             m = receive_message(s, with_topic, until);
             if (!m) return std::nullopt;

@@ -2,6 +2,7 @@
 // Private: a strict, allocation-free reader and a writer for the msgpack subset the envelope
 // uses. Every read is bounds-checked against the input; nothing here allocates.
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -89,11 +90,32 @@ public:
     void str(std::string_view s) noexcept;
     void bin(std::span<const std::byte> b) noexcept;
     void bin_header(std::size_t n) noexcept;
+    void nil() noexcept { put(0xc0); }
+    void boolean(bool b) noexcept { put(b ? 0xc3 : 0xc2); }
+    void float32(float f) noexcept {
+        put(0xca);
+        big_endian(std::bit_cast<std::uint32_t>(f), 4);
+    }
+    void float64(double d) noexcept {
+        put(0xcb);
+        big_endian(std::bit_cast<std::uint64_t>(d), 8);
+    }
 
 private:
     void put(std::uint8_t b) noexcept { *pos_++ = static_cast<std::byte>(b); }
+    // n is a constant wherever this is inlined: one byte swap and one store.
     void big_endian(std::uint64_t v, std::size_t n) noexcept {
-        for (std::size_t i = n; i-- > 0;) put(static_cast<std::uint8_t>(v >> (8 * i)));
+        switch (n) {
+        case 1: put(static_cast<std::uint8_t>(v)); return;
+        case 2: return store(__builtin_bswap16(static_cast<std::uint16_t>(v)));
+        case 4: return store(__builtin_bswap32(static_cast<std::uint32_t>(v)));
+        default: return store(__builtin_bswap64(v));
+        }
+    }
+    template <class U>
+    void store(U v) noexcept {
+        std::memcpy(pos_, &v, sizeof v);
+        pos_ += sizeof v;
     }
     void raw(const void* p, std::size_t n) noexcept {
         if (n != 0) std::memcpy(pos_, p, n);
