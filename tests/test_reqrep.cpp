@@ -99,7 +99,7 @@ TEST_CASE("reqrep: a call to a server that does not answer times out within time
           doctest::timeout(30)) {
     context ctx;
     running_server s(ctx, transport::tcp);
-    client c(ctx);
+    client c(ctx, {.attempts = 1}); // one attempt: a plain timeout (retries end as unavailable instead)
     c.connect(s.endpoint);
     REQUIRE(c.call<std::string>("echo", std::string("warm-up")).ok());
 
@@ -286,7 +286,7 @@ TEST_CASE("reqrep: a call made after the context shut down ends with status::clo
 
 TEST_CASE("reqrep: a call that cannot even be sent times out once and is counted once" * doctest::timeout(30)) {
     context ctx;
-    client c(ctx, {.socket = {.send_hwm = 1}});
+    client c(ctx, {.socket = {.send_hwm = 1}, .attempts = 1});
     c.connect("inproc://nobody-listens"); // the pipe exists and holds one request, then it is full
     auto first = c.call<int>("m", 1, 50ms);  // queued, never answered
     auto second = c.call<int>("m", 2, 50ms); // finds the pipe full until its deadline

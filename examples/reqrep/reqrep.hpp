@@ -171,7 +171,10 @@ inline reqrep_result run_reqrep(courier::context& ctx, const reqrep_config& conf
 
         // A call that outlasts its timeout ends with status::timeout; the client stays usable, and the
         // reply that comes later is counted (counters().late) and dropped.
-        auto slow = client.call<Price>("slow", Quote{.symbol = "EURUSD", .quantity = 1}, config.short_timeout);
+        // retry = false: one attempt, so the call ends as a plain timeout (retried, it would end
+        // `unavailable` once every attempt had timed out).
+        auto slow = client.call<Price>("slow", Quote{.symbol = "EURUSD", .quantity = 1},
+                                       courier::call_options{.timeout = config.short_timeout, .retry = false});
         log << "[reqrep] slow with a " << config.short_timeout.count() << " ms timeout -> " << to_string(slow.state())
             << "\n";
         if (slow.state() == courier::status::timeout) ++timeouts;
