@@ -9,9 +9,11 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <string>
 #include <vector>
@@ -117,6 +119,8 @@ std::string peer_address(int fd) {
 struct connection {
     int fd = -1;
     int copy = -1;
+    dev_t dev = 0; // identify the socket behind `fd`, to notice when libzmq closed it unannounced
+    ino_t ino = 0;
     std::string endpoint;
     std::string peer;
     bool handshaken = false;
@@ -148,18 +152,14 @@ public:
 
     void run() noexcept {
         try {
-            pair_.set(zmq::sockopt::rcvtimeo, 50);
-            while (!stopping_.load(std::memory_order_acquire)) {
-                zmq::message_t head, address;
-                if (!pair_.recv(head)) continue;
-                if (!head.more() || !pair_.recv(address)) continue;
-                if (head.size() < 6) continue;
-                std::uint16_t event;
-                std::int32_t value;
-                std::memcpy(&event, head.data(), 2);
-                std::memcpy(&value, head.data<char>() + 2, 4);
-                if (event == ZMQ_EVENT_MONITOR_STOPPED) break;
-                handle(event, value, address.to_string());
+            pair_.set(zmq::sockopt::rcvtimeo, 20);
+            auto swept = std::chrono::steady_clock::now();
+            while (!stopped_ && !stopping_.load(std::memory_order_acquire)) {
+                if (const auto now = std::chrono::steady_clock::now(); now - swept >= std::chrono::milliseconds(20)) {
+                    sweep();
+                    swept = now;
+                }
+                if (!next(zmq::recv_flags::none)) break;
             }
         } catch (const zmq::error_t&) {
             // ETERM: the context is shutting down. Returning closes the PAIR socket, which the
@@ -168,6 +168,24 @@ public:
     }
 
 private:
+    /// Reads and handles one event, if there is one; false once the monitor has stopped.
+    bool next(zmq::recv_flags flags) {
+        zmq::message_t head, address;
+        if (!pair_.recv(head, flags)) return true;
+        if (!head.more() || !pair_.recv(address)) return true;
+        if (head.size() < 6) return true;
+        std::uint16_t event;
+        std::int32_t value;
+        std::memcpy(&event, head.data(), 2);
+        std::memcpy(&value, head.data<char>() + 2, 4);
+        if (event == ZMQ_EVENT_MONITOR_STOPPED) {
+            stopped_ = true;
+            return false;
+        }
+        handle(event, value, address.to_string());
+        return true;
+    }
+
     void handle(std::uint16_t event, int value, std::string endpoint) {
         switch (event) {
         case ZMQ_EVENT_CONNECTED:
@@ -180,6 +198,11 @@ private:
             // descriptor of this connection or of none (if it closed already: the copy then
             // reads as closed, or fails).
             c.copy = ::fcntl(value, F_DUPFD_CLOEXEC, 0);
+            struct stat st{};
+            if (c.copy >= 0 && ::fstat(c.copy, &st) == 0) {
+                c.dev = st.st_dev;
+                c.ino = st.st_ino;
+            }
             c.peer = peer_address(c.copy);
             connections_.push_back(std::move(c));
             break;
@@ -216,6 +239,32 @@ private:
         }
     }
 
+    // libzmq closes a connection without an event when this side ends it (disconnect, unbind, a
+    // ROUTER handing a routing id over to a new connection). The copy would keep such a connection
+    // open, so every 20 ms the copies whose descriptor no longer names the same socket are closed
+    // and their connections reported disconnected.
+    bool replaced(const connection& c) const {
+        struct stat st{};
+        return c.copy >= 0 && (::fstat(c.fd, &st) != 0 || st.st_dev != c.dev || st.st_ino != c.ino);
+    }
+
+    void sweep() {
+        if (std::none_of(connections_.begin(), connections_.end(), [&](const auto& c) { return replaced(c); })) return;
+        // libzmq raises DISCONNECTED before it closes the descriptor: read what is queued first,
+        // so that a connection it dropped is classified by its event, not swept.
+        while (!stopped_ && pair_.get(zmq::sockopt::events) & ZMQ_POLLIN) next(zmq::recv_flags::dontwait);
+        for (auto it = connections_.begin(); it != connections_.end();) {
+            if (!replaced(*it)) {
+                ++it;
+                continue;
+            }
+            ::close(it->copy);
+            auto c = std::move(*it);
+            it = connections_.erase(it);
+            if (c.handshaken) emit(event_kind::disconnected, c.endpoint, c.peer);
+        }
+    }
+
     void emit(event_kind kind, const std::string& endpoint, const std::string& peer) {
         peer_event e{.kind = kind, .endpoint = endpoint, .peer = peer, .at = std::chrono::steady_clock::now()};
         if (options_.on_event) {
@@ -233,6 +282,7 @@ private:
     event_queue* queue_;
     bool heartbeats_;
     const std::atomic<bool>& stopping_;
+    bool stopped_ = false;
     std::vector<connection> connections_;
 };
 

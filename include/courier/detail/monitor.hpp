@@ -23,7 +23,7 @@ public:
     monitor& operator=(const monitor&) = delete;
     ~monitor() { join(); }
 
-    /// Stops the monitor and waits for its thread (bounded: the thread checks a flag every 50 ms).
+    /// Stops the monitor and waits for its thread (bounded: the thread checks a flag every 20 ms).
     /// Idempotent. The watched socket must still be open.
     void stop(zmq::socket_t& watched) noexcept;
     /// The event queue, or nullptr when events go only to a callback.
