@@ -1,6 +1,9 @@
 #include "process.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -8,7 +11,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
+#include <random>
 #include <stdexcept>
 #include <utility>
 
@@ -88,6 +93,24 @@ void child::kill_and_reap() noexcept {
         ::close(out_);
         out_ = -1;
     }
+}
+
+std::string fixed_tcp_endpoint() {
+    static std::mt19937 random(std::random_device{}());
+    for (int tries = 0; tries < 1000; ++tries) {
+        const auto port = static_cast<std::uint16_t>(20000 + random() % 12000);
+        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        const int on = 1;
+        ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on); // as libzmq binds
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(port);
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+        ::close(fd);
+        if (free) return "tcp://127.0.0.1:" + std::to_string(port);
+    }
+    throw std::runtime_error("no free port below 32768");
 }
 
 child start_peer(const std::string& endpoint, const std::vector<std::string>& extra, std::string& bound) {

@@ -37,6 +37,11 @@ private:
     std::string buffered_;
 };
 
+/// A loopback TCP endpoint on a port below the kernel's ephemeral range (32768 and up), free when
+/// asked. A server restarted on the same port must not find it taken by an outgoing connection,
+/// which an ephemeral port can be (a reconnecting client may even connect to itself on it).
+std::string fixed_tcp_endpoint();
+
 /// The fault peer of this build (tests/fault/peer.cpp) serving on `endpoint`, with extra
 /// arguments; returns once it printed "ready <endpoint>", and that endpoint.
 child start_peer(const std::string& endpoint, const std::vector<std::string>& extra, std::string& bound);
