@@ -91,7 +91,10 @@ inline reqrep_result run_reqrep(courier::context& ctx, const reqrep_config& conf
     using detail_reqrep::unit_price;
 
     detail_reqrep::gate slow_gate;
-    courier::server server(ctx);
+    // One worker: requests are handled one at a time in arrival order, so the late reply of "slow"
+    // always comes before the next call's answer and the counts below are exact. (With more
+    // workers a slow handler hands the socket over and the others go on: see --flaky.)
+    courier::server server(ctx, {.workers = 1});
     server.serve<Quote, Price>("price", [](const Quote& q) {
         const double unit = unit_price(q.symbol);
         return Price{.symbol = q.symbol, .quantity = q.quantity, .unit = unit,

@@ -33,7 +33,7 @@ struct args {
     std::string endpoint;
     bool mute = false;
     std::size_t workers = 0;
-    courier::heartbeat_options heartbeat{};
+    courier::heartbeat_options heartbeat{}; // the defaults unless --heartbeat
 };
 
 args parse(int argc, char** argv) {

