@@ -32,9 +32,10 @@ struct price {
     MSGPACK_DEFINE_MAP(sku, cents)
 };
 
-// A server with a few methods, serving on its own thread until destroyed.
+// A server with a few methods, serving on its own thread until destroyed. One worker: requests
+// are handled in arrival order, so a late reply of "hang" always comes before the next answer.
 struct running_server {
-    running_server(context& ctx, transport t) : srv(ctx) {
+    running_server(context& ctx, transport t) : srv(ctx, {.workers = 1}) {
         endpoint = srv.bind(test::bind_endpoint(t));
         srv.serve<quote, price>("price", [](const quote& q) { return price{q.sku, 100L * q.qty}; });
         srv.serve<std::string, std::string>("echo", [](const std::string& s, const message& m) {
