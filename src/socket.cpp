@@ -46,6 +46,8 @@ void socket_options::validate() const {
     if (send_timeout.count() < 0 || send_timeout > hours(1))
         bad("send_timeout must be 0 ms .. 1 h, not " + std::to_string(send_timeout.count()) + " ms");
     limits.validate();
+    heartbeat.validate();
+    events.validate();
 }
 
 namespace detail {
@@ -58,6 +60,15 @@ socket::socket(context& ctx, zmq::socket_type type, socket_options options) : op
         sock_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(options_.max_message_size));
         sock_.set(zmq::sockopt::sndhwm, options_.send_hwm);
         sock_.set(zmq::sockopt::rcvhwm, options_.receive_hwm);
+        if (const auto& hb = options_.heartbeat; hb.enabled()) {
+            // libzmq starts its timeout at a probe, and probes go out every interval: a timeout of
+            // (timeout - interval) after the probe is `timeout` after the last answer at most.
+            sock_.set(zmq::sockopt::heartbeat_ivl, static_cast<int>(hb.interval.count()));
+            sock_.set(zmq::sockopt::heartbeat_timeout, static_cast<int>((hb.timeout - hb.interval).count()));
+            sock_.set(zmq::sockopt::heartbeat_ttl, static_cast<int>(hb.timeout.count()));
+        }
+        if (options_.events.enabled())
+            monitor_ = std::make_unique<monitor>(ctx.native(), sock_, options_.events, options_.heartbeat.enabled());
     } catch (const zmq::error_t& e) {
         fail("creating socket", e);
     }
@@ -108,7 +119,11 @@ void socket::disconnect(std::string_view endpoint) {
     }
 }
 
-void socket::close() noexcept { sock_.close(); }
+void socket::close() noexcept {
+    if (monitor_) monitor_->stop(sock_);
+    monitor_.reset();
+    sock_.close();
+}
 
 zmq::message_t envelope_frame(const outgoing& e) {
     zmq::message_t frame(encoded_size(e));

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <atomic>
 #include <future>
 #include <stdexcept>
 #include <string>
@@ -31,9 +32,10 @@ struct price {
     MSGPACK_DEFINE_MAP(sku, cents)
 };
 
-// A server with a few methods, serving on its own thread until destroyed.
+// A server with a few methods, serving on its own thread until destroyed. One worker: requests
+// are handled in arrival order, so a late reply of "hang" always comes before the next answer.
 struct running_server {
-    running_server(context& ctx, transport t) : srv(ctx) {
+    running_server(context& ctx, transport t) : srv(ctx, {.workers = 1}) {
         endpoint = srv.bind(test::bind_endpoint(t));
         srv.serve<quote, price>("price", [](const quote& q) { return price{q.sku, 100L * q.qty}; });
         srv.serve<std::string, std::string>("echo", [](const std::string& s, const message& m) {
@@ -99,7 +101,7 @@ TEST_CASE("reqrep: a call to a server that does not answer times out within time
           doctest::timeout(30)) {
     context ctx;
     running_server s(ctx, transport::tcp);
-    client c(ctx);
+    client c(ctx, {.attempts = 1}); // one attempt: a plain timeout (retries end as unavailable instead)
     c.connect(s.endpoint);
     REQUIRE(c.call<std::string>("echo", std::string("warm-up")).ok());
 
@@ -286,7 +288,7 @@ TEST_CASE("reqrep: a call made after the context shut down ends with status::clo
 
 TEST_CASE("reqrep: a call that cannot even be sent times out once and is counted once" * doctest::timeout(30)) {
     context ctx;
-    client c(ctx, {.socket = {.send_hwm = 1}});
+    client c(ctx, {.socket = {.send_hwm = 1}, .attempts = 1});
     c.connect("inproc://nobody-listens"); // the pipe exists and holds one request, then it is full
     auto first = c.call<int>("m", 1, 50ms);  // queued, never answered
     auto second = c.call<int>("m", 2, 50ms); // finds the pipe full until its deadline
@@ -309,4 +311,191 @@ TEST_CASE("reqrep: server::run returns when the context shuts down" * doctest::t
     ctx.shutdown();
     t.join();
     CHECK(returned);
+}
+
+namespace {
+
+// Sends request envelopes with chosen ids from a plain DEALER: the same id twice is a retry.
+struct raw_caller {
+    raw_caller(context& ctx, const std::string& endpoint) : dealer(ctx.native(), zmq::socket_type::dealer) {
+        dealer.set(zmq::sockopt::linger, 0);
+        dealer.set(zmq::sockopt::rcvtimeo, 5000);
+        dealer.set(zmq::sockopt::routing_id, "raw-caller");
+        dealer.connect(endpoint);
+    }
+    std::uint64_t call(std::uint64_t id, std::uint64_t value) {
+        detail::buffer payload;
+        auto request = encode(outgoing{.kind = kind::request,
+                                       .id = id,
+                                       .type_name = "uint",
+                                       .subject = "count",
+                                       .payload = encode_payload(value, payload)});
+        dealer.send(zmq::message_t(), zmq::send_flags::sndmore);
+        dealer.send(zmq::buffer(request), zmq::send_flags::none);
+        zmq::message_t delimiter, body;
+        if (!dealer.recv(delimiter) || !dealer.recv(body)) throw std::runtime_error("raw_caller: no reply");
+        detail::acquired(body);
+        auto e = envelope::decode({body.data<std::byte>(), body.size()});
+        if (e.correlation_id() != id) throw std::runtime_error("raw_caller: reply to another request");
+        return decode_payload<std::uint64_t>(e.payload(), e.type_name(), {});
+    }
+    zmq::socket_t dealer;
+};
+
+} // namespace
+
+TEST_CASE("reqrep: a retried request id is answered from the reply cache without running the handler again" *
+          doctest::timeout(30)) {
+    context ctx;
+    server s(ctx);
+    std::atomic<std::uint64_t> runs{0};
+    s.serve<std::uint64_t, std::uint64_t>("count", [&](const std::uint64_t& v) { return v + 100 * ++runs; });
+    const auto endpoint = s.bind(test::bind_endpoint(transport::inproc));
+    std::jthread serving([&](std::stop_token stop) { s.run(stop, 10ms); });
+    raw_caller caller(ctx, endpoint);
+    CHECK(caller.call(5, 1) == 101);
+    CHECK(caller.call(5, 1) == 101); // the stored reply, not a second run (which would say 201)
+    CHECK(caller.call(6, 1) == 201);
+    serving.request_stop();
+    serving.join(); // counted after the send: read once the server has stopped
+    CHECK(runs == 2);
+    CHECK(s.cache_counters().replayed == 1);
+    CHECK(s.counters().received == 3);
+    CHECK(s.counters().sent == 3);
+}
+
+TEST_CASE("reqrep: beyond reply_cache_size the oldest reply is forgotten and its retry runs again" *
+          doctest::timeout(30)) {
+    context ctx;
+    server s(ctx, {.reply_cache_size = 1});
+    std::atomic<std::uint64_t> runs{0};
+    s.serve<std::uint64_t, std::uint64_t>("count", [&](const std::uint64_t& v) { return v + 100 * ++runs; });
+    const auto endpoint = s.bind(test::bind_endpoint(transport::inproc));
+    std::jthread serving([&](std::stop_token stop) { s.run(stop, 10ms); });
+    raw_caller caller(ctx, endpoint);
+    CHECK(caller.call(5, 1) == 101);
+    CHECK(caller.call(6, 1) == 201); // pushes id 5 out
+    CHECK(caller.call(5, 1) == 301); // forgotten: the handler runs a second time
+    CHECK(runs == 3);
+    CHECK(s.cache_counters().evicted == 2);
+    CHECK(s.cache_counters().replayed == 0);
+}
+
+TEST_CASE("reqrep: a retry that comes while the first attempt runs is dropped, the first reply answers the call" *
+          doctest::timeout(30)) {
+    context ctx;
+    server s(ctx, {.workers = 2});
+    std::atomic<int> runs{0};
+    s.serve<int, int>("slow", [&](const int& v) {
+        ++runs;
+        // Returns once the retry has arrived and been dropped as a duplicate.
+        const auto until = std::chrono::steady_clock::now() + 10s;
+        while (s.cache_counters().duplicates == 0 && std::chrono::steady_clock::now() < until)
+            std::this_thread::sleep_for(1ms);
+        return v;
+    });
+    const auto endpoint = s.bind(test::bind_endpoint(transport::tcp));
+    std::jthread serving([&](std::stop_token stop) { s.run(stop, 10ms); });
+    client c(ctx, {.timeout = 200ms, .attempts = 2, .backoff = {.initial = 0ms}});
+    c.connect(endpoint);
+    auto r = c.call<int>("slow", 7);
+    REQUIRE(r.ok());
+    CHECK(r.value() == 7);
+    CHECK(runs == 1);
+    CHECK(s.cache_counters().duplicates == 1);
+    CHECK(c.counters().sent == 2);
+    CHECK(c.retries().retries == 1);
+}
+
+TEST_CASE("reqrep: a call that must not be retried is sent once and ends as a timeout" * doctest::timeout(30)) {
+    context ctx;
+    server never(ctx); // bound, never serves: requests queue and are never answered
+    const auto endpoint = never.bind(test::bind_endpoint(transport::inproc));
+    client c(ctx, {.timeout = 50ms, .attempts = 3});
+    c.connect(endpoint);
+    auto r = c.call<int>("hang", 1, call_options{.retry = false});
+    CHECK(r.state() == status::timeout);
+    CHECK(c.counters().sent == 1);
+    CHECK(c.retries().retries == 0);
+    auto retried = c.call<int>("hang", 2);
+    CHECK(retried.state() == status::unavailable);
+    CHECK(retried.detail().find("3 attempts") != std::string::npos);
+    CHECK(retried.detail().find(endpoint) != std::string::npos);
+    CHECK_THROWS_WITH_AS(retried.value(), doctest::Contains("unavailable"), error);
+    CHECK(c.counters().sent == 4);
+    CHECK(c.retries().retries == 2);
+    CHECK(c.retries().unavailable == 1);
+}
+
+TEST_CASE("reqrep: a slow handler hands the socket to a standby worker, quick calls go on being answered" *
+          doctest::timeout(30)) {
+    context ctx;
+    server s(ctx, {.workers = 2});
+    std::promise<void> release;
+    auto released = release.get_future().share();
+    s.serve<int, int>("slow", [released](const int& v) {
+        released.wait();
+        return v;
+    });
+    s.serve<int, int>("quick", [](const int& v) { return v + 1; });
+    const auto endpoint = s.bind(test::bind_endpoint(transport::tcp));
+    std::jthread serving([&](std::stop_token stop) { s.run(stop, 10ms); });
+    struct release_on_exit {
+        std::promise<void>& p;
+        bool sent = false;
+        ~release_on_exit() {
+            if (!sent) p.set_value();
+        }
+    } guard{release};
+
+    client slow_caller(ctx, {.timeout = 10s, .attempts = 1});
+    slow_caller.connect(endpoint);
+    auto slow = slow_caller.send("slow", 1);
+    client quick_caller(ctx, {.timeout = 10s, .attempts = 1});
+    quick_caller.connect(endpoint);
+    for (int i = 0; i < 50; ++i) {
+        auto r = quick_caller.call<int>("quick", i);
+        REQUIRE(r.ok());
+        CHECK(r.value() == i + 1);
+    }
+    release.set_value();
+    guard.sent = true;
+    auto r = slow_caller.wait<int>(slow);
+    REQUIRE(r.ok());
+    CHECK(r.value() == 1);
+    serving.request_stop();
+    serving.join();
+    CHECK(s.cache_counters().handovers == 1);
+    CHECK(s.counters().sent == 51);
+}
+
+TEST_CASE("reqrep: drain finishes the request under way, sends its reply, then closes the server" *
+          doctest::timeout(30)) {
+    context ctx;
+    server s(ctx, {.workers = 2});
+    std::promise<void> started, release;
+    auto released = release.get_future().share();
+    s.serve<int, int>("slow", [&, released](const int& v) {
+        started.set_value();
+        released.wait();
+        return v * 2;
+    });
+    const auto endpoint = s.bind(test::bind_endpoint(transport::tcp));
+    std::jthread serving([&](std::stop_token stop) { s.run(stop, 10ms); });
+    client c(ctx, {.timeout = 10s, .attempts = 1});
+    c.connect(endpoint);
+    auto call = c.send("slow", 21);
+    REQUIRE(started.get_future().wait_for(10s) == std::future_status::ready);
+    auto drained = std::async(std::launch::async, [&] { return s.drain(10s); });
+    // drain() waits for the handler; it cannot be done before the handler returns.
+    CHECK(drained.wait_for(50ms) == std::future_status::timeout);
+    release.set_value();
+    CHECK(drained.get());
+    auto r = c.wait<int>(call);
+    REQUIRE(r.ok());
+    CHECK(r.value() == 42);
+    serving.join(); // run() has returned
+    CHECK(s.counters().sent == 1);
+    auto after = c.call<int>("slow", 1, call_options{.timeout = 100ms, .retry = false});
+    CHECK(after.state() == status::timeout); // nobody serves any more
 }

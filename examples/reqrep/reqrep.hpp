@@ -91,7 +91,10 @@ inline reqrep_result run_reqrep(courier::context& ctx, const reqrep_config& conf
     using detail_reqrep::unit_price;
 
     detail_reqrep::gate slow_gate;
-    courier::server server(ctx);
+    // One worker: requests are handled one at a time in arrival order, so the late reply of "slow"
+    // always comes before the next call's answer and the counts below are exact. (With more
+    // workers a slow handler hands the socket over and the others go on: see --flaky.)
+    courier::server server(ctx, {.workers = 1});
     server.serve<Quote, Price>("price", [](const Quote& q) {
         const double unit = unit_price(q.symbol);
         return Price{.symbol = q.symbol, .quantity = q.quantity, .unit = unit,
@@ -171,7 +174,10 @@ inline reqrep_result run_reqrep(courier::context& ctx, const reqrep_config& conf
 
         // A call that outlasts its timeout ends with status::timeout; the client stays usable, and the
         // reply that comes later is counted (counters().late) and dropped.
-        auto slow = client.call<Price>("slow", Quote{.symbol = "EURUSD", .quantity = 1}, config.short_timeout);
+        // retry = false: one attempt, so the call ends as a plain timeout (retried, it would end
+        // `unavailable` once every attempt had timed out).
+        auto slow = client.call<Price>("slow", Quote{.symbol = "EURUSD", .quantity = 1},
+                                       courier::call_options{.timeout = config.short_timeout, .retry = false});
         log << "[reqrep] slow with a " << config.short_timeout.count() << " ms timeout -> " << to_string(slow.state())
             << "\n";
         if (slow.state() == courier::status::timeout) ++timeouts;

@@ -3,6 +3,7 @@
 
 #include "courier/envelope.hpp"
 #include "courier/error.hpp"
+#include "courier/events.hpp"
 
 #include <chrono>
 #include <cstddef>
@@ -33,6 +34,10 @@ struct socket_options {
     /// Called, on the receiving thread, for each incoming message rejected as bad input. The
     /// message is skipped and counted either way; the callback must not throw.
     std::function<void(const error&)> on_rejected{};
+    /// ZMTP heartbeats to every peer (courier/events.hpp). On by default: 1 s probes, dead after 3 s.
+    heartbeat_options heartbeat{};
+    /// Connected, disconnected and dead-peer events (courier/events.hpp). Off by default.
+    event_options events{};
 
     /// Throws courier::error(invalid_option) naming the first field out of range.
     void validate() const;

@@ -3,6 +3,7 @@
 // on every blocking call, counting, and bad-input handling shared by all patterns.
 
 #include "courier/context.hpp"
+#include "courier/detail/monitor.hpp"
 #include "courier/error.hpp"
 #include "courier/message.hpp"
 #include "courier/options.hpp"
@@ -12,6 +13,7 @@
 #include <array>
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -76,6 +78,9 @@ private:
 class socket {
 public:
     socket(context& ctx, zmq::socket_type type, socket_options options);
+    socket(socket&&) noexcept = default;
+    socket& operator=(socket&&) noexcept = default;
+    ~socket() { close(); }
 
     /// Binds and returns the endpoint actually bound (a `*` port resolved).
     std::string bind(std::string_view endpoint);
@@ -84,6 +89,8 @@ public:
     void disconnect(std::string_view endpoint);
     void close() noexcept;
     bool is_open() const noexcept { return static_cast<bool>(sock_); }
+    /// The queue of peer events (options().events.queue_capacity > 0), else nullptr.
+    event_queue* events() noexcept { return monitor_ ? monitor_->queue() : nullptr; }
 
     /// Sends `frames` as one message, waiting for room until `deadline`. Returns false on timeout.
     /// Throws courier::error(closed) if the context is shut down, message_too_large if over the limit.
@@ -134,6 +141,7 @@ public:
 private:
     zmq::socket_t sock_;
     socket_options options_;
+    std::unique_ptr<monitor> monitor_; // when options_.events is enabled
     int receive_timeout_ = -1; // ZMQ_RCVTIMEO as last set, to set it only when it changes
 };
 
