@@ -187,7 +187,8 @@ struct reliable_pusher::engine {
     std::uint64_t next_seq = 1;
     bool closing = false, stopped = false;
     courier::counters shared{};
-    std::atomic<std::uint64_t> sent_count{0}, redelivered_count{0}, expired_count{0}; // this thread's, read by any
+    std::atomic<std::uint64_t> sent_count{0}, redelivered_count{0}, expired_count{0}, // this thread's, read by any
+        rejected_count{0};
 
     // The thread's own.
     std::map<std::uint64_t, task> ready; // by sequence: handed out lowest first
@@ -376,7 +377,7 @@ struct reliable_pusher::engine {
         auto now = detail::deadline::at(clock::time_point{}); // never waits
         for (int budget = 4096; budget > 0; --budget) {
             auto count = sock.receive(frames, now);
-            if (count == 0) return;
+            if (count == 0) break;
             if (count != 2) {
                 sock.reject(error(errc::malformed, "reliable_pusher: a message of " + std::to_string(count) +
                                                        " frames (expected [routing id][envelope])"));
@@ -384,6 +385,7 @@ struct reliable_pusher::engine {
             }
             handle(frames[0], frames[1]);
         }
+        rejected_count.store(sock.counters.rejected);
     }
 
     worker* find_worker(const zmq::message_t& rid) {
@@ -643,7 +645,7 @@ courier::counters reliable_pusher::counters() const {
     c.sent = engine_->sent_count.load();
     c.redelivered = engine_->redelivered_count.load();
     c.expired = engine_->expired_count.load();
-    c.rejected = engine_->sock.counters.rejected; // written by the thread only; a torn read is harmless
+    c.rejected = engine_->rejected_count.load();
     return c;
 }
 
