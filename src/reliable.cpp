@@ -205,8 +205,17 @@ struct reliable_pusher::engine {
     std::thread thread;
     int cpu = -1;
 
+    /// `o` with on_rejected also counting into `count`, which counters() reads from any thread.
+    static reliable_pusher_options counting_rejects(reliable_pusher_options o, std::atomic<std::uint64_t>& count) {
+        o.socket.on_rejected = [count = &count, user = std::move(o.socket.on_rejected)](const error& e) {
+            count->fetch_add(1);
+            if (user) user(e);
+        };
+        return o;
+    }
+
     engine(context& ctx, reliable_pusher_options o)
-        : opt(std::move(o)), sock(ctx, zmq::socket_type::router, opt.socket) {
+        : opt(counting_rejects(std::move(o), rejected_count)), sock(ctx, zmq::socket_type::router, opt.socket) {
         opt.validate();
         if (!opt.outbox.empty()) {
             box = std::make_unique<detail::outbox>(opt.outbox, opt.sync == outbox_sync::power_loss);
@@ -305,10 +314,10 @@ struct reliable_pusher::engine {
         return status::ok;
     }
 
-    status drain(std::chrono::milliseconds timeout) {
+    status drain(std::chrono::milliseconds timeout, std::size_t leave) {
         std::unique_lock lock(mu);
-        if (changed.wait_for(lock, timeout, [&] { return outstanding == 0 || stopped; }))
-            return outstanding == 0 ? status::ok : status::closed;
+        if (changed.wait_for(lock, timeout, [&] { return outstanding <= leave || stopped; }))
+            return outstanding <= leave ? status::ok : status::closed;
         return status::timeout;
     }
 
@@ -385,7 +394,6 @@ struct reliable_pusher::engine {
             }
             handle(frames[0], frames[1]);
         }
-        rejected_count.store(sock.counters.rejected);
     }
 
     worker* find_worker(const zmq::message_t& rid) {
@@ -625,9 +633,9 @@ status reliable_pusher::push_payload(std::string_view type, std::span<const std:
     return engine_->push(type, payload, headers, timeout, refuse_when_full);
 }
 
-status reliable_pusher::drain(std::chrono::milliseconds timeout) {
+status reliable_pusher::drain(std::chrono::milliseconds timeout, std::size_t leave) {
     if (!engine_) return status::closed;
-    return engine_->drain(timeout);
+    return engine_->drain(timeout, leave);
 }
 
 std::size_t reliable_pusher::pending() const {

@@ -93,8 +93,9 @@ public:
     [[nodiscard]] status push_payload(std::string_view type, std::span<const std::byte> payload, header_list headers,
                                       std::chrono::milliseconds timeout, bool refuse_when_full = false);
 
-    /// Waits until every task pushed so far is acknowledged: status::ok, or status::timeout.
-    [[nodiscard]] status drain(std::chrono::milliseconds timeout);
+    /// Waits until at most `leave` tasks are unacknowledged (0: every task pushed so far is):
+    /// status::ok, or status::timeout; status::closed if the pusher stopped first.
+    [[nodiscard]] status drain(std::chrono::milliseconds timeout, std::size_t leave = 0);
     /// Tasks pushed and not yet acknowledged.
     std::size_t pending() const;
     /// This producer's id, carried to pullers (kept across restarts by the outbox).

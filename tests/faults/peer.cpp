@@ -87,6 +87,7 @@ int run_mute(courier::context& ctx, const args& a) {
         if (e.subject() != "stats") {
             ++requests;
             ids.insert(e.id());
+            std::cout << "request" << std::endl; // a test may wait for these lines
             continue;
         }
         courier::detail::buffer payload;
