@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -71,12 +73,16 @@ TEST_CASE("events: a server sees a client connect from its own address and leave
 
 TEST_CASE("events: the callback gets every event on the monitor thread" * doctest::timeout(30)) {
     context ctx;
-    std::atomic<int> connected{0}, disconnected{0}, dead{0};
+    std::mutex mu;
+    std::condition_variable cv;
+    int connected = 0, disconnected = 0, dead = 0; // under mu
     socket_options o;
     o.events.on_event = [&](const peer_event& e) {
+        std::lock_guard lock(mu);
         if (e.kind == event_kind::connected) ++connected;
         if (e.kind == event_kind::disconnected) ++disconnected;
         if (e.kind == event_kind::dead_peer) ++dead;
+        cv.notify_all();
     };
     client c(ctx, {.socket = o});
     CHECK(c.events() == nullptr); // a callback only: no queue
@@ -85,11 +91,14 @@ TEST_CASE("events: the callback gets every event on the monitor thread" * doctes
         servers.emplace_back(ctx);
         c.connect(servers.back().bind(test::bind_endpoint(transport::tcp)));
     }
-    const auto until = std::chrono::steady_clock::now() + 10s;
-    while (connected < 3 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(1ms);
-    CHECK(connected == 3);
+    {
+        std::unique_lock lock(mu);
+        CHECK(cv.wait_for(lock, 10s, [&] { return connected >= 3; }));
+        CHECK(connected == 3);
+    }
     servers.clear();
-    while (disconnected < 3 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(1ms);
+    std::unique_lock lock(mu);
+    CHECK(cv.wait_for(lock, 10s, [&] { return disconnected >= 3; }));
     CHECK(disconnected == 3);
     CHECK(dead == 0);
 }
