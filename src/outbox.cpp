@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <optional>
-#include <random>
 #include <string>
 
 namespace courier::detail {
@@ -61,7 +60,7 @@ void outbox::exec(const char* sql) {
     }
 }
 
-outbox::restored outbox::restore() {
+outbox::restored outbox::restore(std::uint64_t fresh_id) {
     std::lock_guard lock(mu_);
     restored r;
     exec("BEGIN IMMEDIATE");
@@ -79,8 +78,7 @@ outbox::restored outbox::restore() {
         if (auto id = read_meta("producer"); id && *id != 0) {
             r.producer_id = static_cast<std::uint64_t>(*id);
         } else {
-            std::random_device rd;
-            while (r.producer_id == 0) r.producer_id = (std::uint64_t{rd()} << 32) ^ rd();
+            r.producer_id = fresh_id;
             if (sqlite3_prepare_v2(db_, "INSERT OR REPLACE INTO meta(key, value) VALUES('producer', ?)", -1, &s,
                                    nullptr) != SQLITE_OK)
                 fail("write meta");

@@ -219,7 +219,7 @@ struct reliable_pusher::engine {
         opt.validate();
         if (!opt.outbox.empty()) {
             box = std::make_unique<detail::outbox>(opt.outbox, opt.sync == outbox_sync::power_loss);
-            auto restored = box->restore();
+            auto restored = box->restore(random_node_id());
             node = restored.producer_id;
             next_seq = restored.next_sequence;
             for (auto& [seq, bytes] : restored.tasks) ready.emplace(seq, task{zmq::message_t(bytes.data(), bytes.size())});

@@ -31,9 +31,9 @@ public:
         std::uint64_t next_sequence = 1;
         std::vector<std::pair<std::uint64_t, std::vector<std::byte>>> tasks; ///< by sequence
     };
-    /// What the file holds: the producer's id (made on first use), the next sequence number, and
-    /// the tasks not yet acknowledged.
-    restored restore();
+    /// What the file holds: the producer's id (`fresh_id`, stored, on first use), the next
+    /// sequence number, and the tasks not yet acknowledged.
+    restored restore(std::uint64_t fresh_id);
     /// Stores a task; durable (as configured) when it returns.
     void insert(std::uint64_t seq, std::span<const std::byte> frame);
     /// Forgets acknowledged tasks, and remembers the highest sequence seen so that numbers are
