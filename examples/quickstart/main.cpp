@@ -19,7 +19,7 @@ int main() {
 
     courier::client client(ctx);
     client.connect(endpoint);
-    auto total = client.call<double>("price", Order{.sku = "A-1", .qty = 3}); // waits at most 5 s
+    auto total = client.call<double>("price", Order{.sku = "A-1", .qty = 3}); // 3 attempts of 1.5 s at most
     if (!total) {
         std::cerr << "price: " << to_string(total.state()) << ": " << total.detail() << "\n";
         return 1;
