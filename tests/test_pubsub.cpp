@@ -2,6 +2,7 @@
 
 #include <courier/pipeline.hpp>
 
+#include "support/eventually.hpp"
 #include "support/loopback.hpp"
 #include "support/process.hpp"
 
@@ -342,11 +343,7 @@ TEST_CASE("pubsub: wait_for_subscribers returns once subscribers on inproc, ipc 
     }
     // A subscriber that leaves stops counting.
     subs.back()->close();
-    const auto until = std::chrono::steady_clock::now() + 10s;
-    while (pub.subscribers() != 2) {
-        REQUIRE(std::chrono::steady_clock::now() < until);
-        std::this_thread::sleep_for(1ms);
-    }
+    REQUIRE(test::eventually([&] { return pub.subscribers() == 2; }, 10s));
 }
 
 TEST_CASE("pubsub: a batching publisher waits for subscribers too" * doctest::timeout(30)) {
@@ -708,11 +705,7 @@ TEST_CASE("pubsub: behind a subscriber frozen while 100,000 messages are publish
     REQUIRE(pub.wait_for_subscribers(1, 30s) == status::ok);
 
     child.kill(SIGSTOP);
-    const auto stop_deadline = std::chrono::steady_clock::now() + 10s;
-    while (!is_stopped(child.pid())) {
-        REQUIRE(std::chrono::steady_clock::now() < stop_deadline);
-        std::this_thread::sleep_for(1ms);
-    }
+    REQUIRE(test::eventually([&] { return is_stopped(child.pid()); }, 10s));
     constexpr std::uint64_t n = 100'000;
     std::uint64_t ok = 0;
     // The only subscriber is frozen: if publish could block, this loop would never end.

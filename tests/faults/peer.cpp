@@ -123,6 +123,8 @@ int run_server(courier::context& ctx, const args& a) {
     server.serve<std::uint64_t, std::uint64_t>("stats", [&](const std::uint64_t&) { return requests.load(); });
     ready(server.bind(a.endpoint));
     std::stop_source stop;
+    // A signal handler may only set a flag; this thread turns the flag into a stop request, checking
+    // it every 20 ms (how soon the peer notices SIGTERM, nothing a test waits on).
     std::jthread watch([&](std::stop_token own) {
         while (stop_requested == 0 && !own.stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
         stop.request_stop();
