@@ -138,8 +138,9 @@ public:
         return wait<Answer>(send(method, request, options));
     }
 
-    /// Sends a call without waiting; its first attempt's timeout runs from now. Retries happen
-    /// while the call is waited for.
+    /// Sends a call without waiting for the reply (only for room to queue it, at most until the
+    /// first attempt's end); that attempt's timeout runs from now. Retries happen while the call is
+    /// waited for.
     template <class Request>
     pending_call send(std::string_view method, const Request& request, const call_options& options) {
         return send_payload(method, type_name<Request>::value, encode_payload(request, detail::scratch()), options);

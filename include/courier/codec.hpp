@@ -26,8 +26,10 @@ using bytes = std::vector<std::byte>;
 using bytes_view = std::span<const std::byte>;
 
 /// The type name a value of T travels under. A type states its own, stable across languages, with
-/// `static constexpr std::string_view courier_type_name = "shop.Order";`, or by specialising
-/// this template. Otherwise the name is derived from the C++ type and is for diagnostics only.
+/// `static constexpr std::string_view courier_type_name = "shop.Order";` (a specialisation of this
+/// template also sets the name sent, but receivers do not check it: has_stable_type_name). Raw
+/// bytes, strings, bool, integers and floating point travel as "bytes", "str", "bool", "int",
+/// "uint" and "float"; any other type under a name derived from the C++ type, for diagnostics.
 template <class T>
 struct type_name;
 
@@ -69,7 +71,7 @@ struct type_name {
     }();
 };
 
-/// True when a type declared its name (member or specialisation), so a receiver may check it.
+/// True when a type declared its name with a courier_type_name member, so a receiver checks it.
 template <class T>
 inline constexpr bool has_stable_type_name = detail::has_declared_name<T>;
 
@@ -88,8 +90,8 @@ std::span<const std::byte> encode_payload(const T& value, detail::buffer& out) {
 }
 
 /// Reads `payload`, sent under `sent_type`, as a T. Throws courier::error: type_mismatch when the
-/// bytes do not convert to T (or both sides declare different stable names), and the decoding
-/// errors of unpack_payload.
+/// bytes do not convert to T, or T has a stable name and `sent_type` is a different non-empty one;
+/// and the decoding errors of unpack_payload.
 template <class T>
 T decode_payload(std::span<const std::byte> payload, std::string_view sent_type, const decode_limits& limits) {
     if constexpr (has_stable_type_name<T>) {

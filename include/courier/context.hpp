@@ -18,8 +18,9 @@ struct context_options {
     std::vector<int> io_thread_cpus{};
     /// Sockets this context may hold at once (ZMQ_MAX_SOCKETS). 1 .. 65535.
     int max_sockets = 1023;
-    /// CPUs courier's own threads (a batching sender's thread) are pinned to, one CPU per thread
-    /// in turn, so they spread one per core; empty: not pinned. Same range as io_thread_cpus.
+    /// CPUs courier's own threads (a batching sender's thread, a reliable_pusher's thread) are
+    /// pinned to, one CPU per thread in turn, so they spread one per core; empty: not pinned. Same
+    /// range as io_thread_cpus.
     std::vector<int> library_thread_cpus{};
 
     /// Throws courier::error(invalid_option) naming the first field out of range.
@@ -28,7 +29,7 @@ struct context_options {
 
 /// A libzmq context that sockets are made in. Move-only owner. Sockets keep a reference: destroy
 /// them before their context (destroying a context waits for its sockets, bounded by their linger).
-/// @par Thread safety: safe to share between threads, as libzmq contexts are; close() may be
+/// @par Thread safety: safe to share between threads, as libzmq contexts are; shutdown() may be
 /// called from any thread.
 class context {
 public:

@@ -10,7 +10,7 @@ namespace courier {
 /// the codes timeout..full appear only when a caller asks a result without a value for its value.
 enum class errc {
     invalid_option = 1,  ///< an options struct failed validation when the object was made
-    invalid_argument,    ///< a bad argument to a call (empty topic, unknown endpoint scheme...)
+    invalid_argument,    ///< a bad argument to a call (empty method name, unknown endpoint scheme...)
     truncated,           ///< input ended before a field it declared was complete
     malformed,           ///< input is not what the wire format allows (wrong type, trailing bytes)
     unsupported_version, ///< envelope major version this build does not speak

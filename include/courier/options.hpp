@@ -15,19 +15,22 @@ namespace courier {
 /// Options shared by all sockets. Use designated initialisers:
 /// `courier::socket_options{.linger = std::chrono::milliseconds(100)}`.
 struct socket_options {
-    /// How long close() may wait to deliver queued outgoing messages. 0 .. 1 h; never infinite,
-    /// so closing a socket or its context never hangs.
+    /// How long libzmq goes on delivering queued outgoing messages after close(); destroying the
+    /// context waits for them at most this long. close() itself does not wait for the network (a
+    /// reliable_pusher's waits up to this long for acknowledgements). 0 .. 1 h; never infinite, so
+    /// closing a socket or its context never hangs.
     std::chrono::milliseconds linger{1000};
     /// Largest frame accepted from a peer (ZMQ_MAXMSGSIZE; a peer sending more is disconnected)
     /// and largest message this socket will send (courier::error message_too_large). 1 B .. 2 GiB.
     std::size_t max_message_size = 16u << 20;
-    /// Messages (frames) queued per peer before sends block (pusher, client) or drop (publisher;
-    /// a burst larger than this can lose its tail, see publisher). >= 1.
+    /// Messages (frames) queued per peer before sends block (pusher, client, lossless publisher)
+    /// or drop (lossy publisher; a burst larger than this can lose its tail, see publisher). >= 1.
     int send_hwm = 1000;
     /// Messages queued per peer on the receiving side. >= 1.
     int receive_hwm = 1000;
-    /// Longest a pusher's push (and a batching sender's thread) waits for room before
-    /// status::timeout. Publishers never wait; a client's send waits until its call's deadline. 0 .. 1 h.
+    /// Longest a pusher's push, a lossless publisher's publish (and a batching sender's thread)
+    /// waits for room before status::timeout. Lossy publishers never wait; a client's send waits
+    /// until its attempt's deadline. 0 .. 1 h.
     std::chrono::milliseconds send_timeout{5000};
     /// Bounds on decoding what peers send.
     decode_limits limits{};

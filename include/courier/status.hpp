@@ -11,7 +11,7 @@ enum class status {
     timeout,      ///< the deadline passed first
     closed,       ///< the socket or its context was closed meanwhile
     remote_error, ///< the remote handler failed; its message comes with the result
-    unavailable,  ///< no peer could take it (reserved for retries and failover)
+    unavailable,  ///< a retried call: no attempt was answered (client::call, client::wait)
     full,         ///< a bound was reached (too many calls in flight, queue full)
 };
 
