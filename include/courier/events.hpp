@@ -1,5 +1,5 @@
 #pragma once
-// Peer events (connected, disconnected, dead peer) and the heartbeats that find dead peers.
+// Peer events (connected, disconnected, dead peer, cut off) and the heartbeats that find dead peers.
 // Any courier socket can report them: set socket_options::events. The machinery is libzmq's
 // socket monitor on a thread of its own and ZMTP heartbeats run by libzmq's I/O threads, so
 // nothing of it is on the path of a message.
@@ -38,6 +38,11 @@ enum class event_kind {
     connected,    ///< a connection finished its handshake: messages can flow
     disconnected, ///< the peer's side closed a connection (closed, exited, or killed: its OS closes for it)
     dead_peer,    ///< a connection the peer never closed was dropped: heartbeats went unanswered (frozen, hung, unreachable)
+    /// A connection this socket made (connect) that libzmq dropped for good: a protocol error
+    /// after the handshake, such as a frame over max_message_size, after which libzmq never
+    /// redials. Follows that connection's disconnected or dead_peer event; courier redials the
+    /// endpoint (counters::cut_offs), so a connected event follows once the peer is back.
+    cut_off,
 };
 
 constexpr std::string_view to_string(event_kind k) noexcept {
@@ -45,6 +50,7 @@ constexpr std::string_view to_string(event_kind k) noexcept {
     case event_kind::connected: return "connected";
     case event_kind::disconnected: return "disconnected";
     case event_kind::dead_peer: return "dead_peer";
+    case event_kind::cut_off: return "cut_off";
     }
     return "unknown";
 }
@@ -56,8 +62,10 @@ struct peer_event {
     std::string endpoint{};
     /// The peer's own address when the OS says ("tcp://127.0.0.1:51234"); empty otherwise.
     std::string peer{};
-    /// When courier read the event from libzmq.
+    /// When courier read the event from libzmq (cut_off: when it concluded libzmq would not redial).
     std::chrono::steady_clock::time_point at{};
+    /// Why, in words: set for cut_off (what libzmq drops a connection for good on); empty for the others.
+    std::string reason{};
 };
 
 /// A bounded queue of events: the monitor thread pushes, the application pops. When it is full the

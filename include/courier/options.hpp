@@ -18,7 +18,8 @@ struct socket_options {
     /// How long close() may wait to deliver queued outgoing messages. 0 .. 1 h; never infinite,
     /// so closing a socket or its context never hangs.
     std::chrono::milliseconds linger{1000};
-    /// Largest frame accepted from a peer (ZMQ_MAXMSGSIZE; a peer sending more is disconnected)
+    /// Largest frame accepted from a peer (ZMQ_MAXMSGSIZE; a peer sending more is disconnected,
+    /// and a connection this socket made is then redialled by courier: counters::cut_offs)
     /// and largest message this socket will send (courier::error message_too_large). 1 B .. 2 GiB.
     std::size_t max_message_size = 16u << 20;
     /// Messages (frames) queued per peer before sends block (pusher, client) or drop (publisher;
@@ -59,6 +60,10 @@ struct counters {
     std::uint64_t duplicates = 0;   ///< tasks received again and dropped (acknowledged again)
     std::uint64_t gaps = 0;         ///< messages a subscriber knows it missed (sequence gaps)
     std::uint64_t refused = 0;      ///< try_push / try_publish answered status::full
+    /// Connections this socket made that libzmq dropped for good (a protocol error such as a
+    /// frame over max_message_size; libzmq never redials after one) and courier redialled
+    /// (event_kind::cut_off; docs/patterns/*.md, "Cut-off connections").
+    std::uint64_t cut_offs = 0;
 };
 
 } // namespace courier
