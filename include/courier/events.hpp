@@ -2,7 +2,9 @@
 // Peer events (connected, disconnected, dead peer, cut off) and the heartbeats that find dead peers.
 // Any courier socket can report them: set socket_options::events. The machinery is libzmq's
 // socket monitor on a thread of its own and ZMTP heartbeats run by libzmq's I/O threads, so
-// nothing of it is on the path of a message.
+// nothing of it is on the path of a message. A socket that connects to a tcp or ipc endpoint and
+// reads has the monitor whether events are on or not: it finds the connections libzmq drops for
+// good (event_kind::cut_off), which the socket redials when a receive or send waits.
 
 #include <chrono>
 #include <condition_variable>
