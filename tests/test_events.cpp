@@ -438,3 +438,37 @@ TEST_CASE("cut-off: a reliable puller redials a pusher whose oversize frame made
         check_cut_off_event(log, endpoint);
     }
 }
+
+TEST_CASE("cut-off: a server that closes and comes back is redialled by libzmq, not counted as a cut-off" *
+          doctest::timeout(60)) {
+    for (auto t : {transport::tcp, transport::ipc}) {
+        CAPTURE(static_cast<int>(t));
+        context ctx;
+        std::string endpoint;
+        event_log log;
+        client c(ctx, {.socket = log.into({}), .timeout = 1000ms, .attempts = 1});
+        {
+            server s(ctx);
+            endpoint = s.bind(test::bind_endpoint(t));
+            s.serve<std::string, std::string>("ping", [](const std::string&) { return std::string("pong"); });
+            c.connect(endpoint);
+            auto pending = c.send("ping", std::string("x"));
+            REQUIRE(s.serve_one(10s));
+            CHECK(c.wait<std::string>(pending).ok());
+        }
+        // The server's side closed: a connection error, after which libzmq redials by itself. A
+        // call that times out keeps the client waiting five times the grace the monitor gives
+        // libzmq to say so.
+        REQUIRE(log.find(event_kind::disconnected, 0, 10s));
+        CHECK(c.call<std::string>("ping", std::string("x"), 1000ms).state() == status::timeout);
+        server again(ctx);
+        CHECK(again.bind(endpoint) == endpoint);
+        again.serve<std::string, std::string>("ping", [](const std::string&) { return std::string("pong"); });
+        auto pending = c.send("ping", std::string("x"));
+        REQUIRE(again.serve_one(10s));
+        CHECK(c.wait<std::string>(pending).ok());
+        CHECK(c.counters().cut_offs == 0);
+        CHECK(log.count(event_kind::cut_off) == 0);
+        CHECK(log.count(event_kind::connected) == 2);
+    }
+}
