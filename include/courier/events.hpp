@@ -97,7 +97,8 @@ private:
     std::uint64_t dropped_ = 0;
 };
 
-/// Where a socket reports its peer events. Off (no monitor thread) unless a callback or a queue is set.
+/// Where a socket reports its peer events. Off unless a callback or a queue is set; then the socket
+/// has a monitor thread (which a socket that connects to a tcp or ipc endpoint has anyway, for cut-offs).
 struct event_options {
     /// Called on the socket's monitor thread for each event. Must not throw (an exception is
     /// swallowed) and should return quickly: events behind it wait.

@@ -37,7 +37,7 @@ struct socket_options {
     std::function<void(const error&)> on_rejected{};
     /// ZMTP heartbeats to every peer (courier/events.hpp). On by default: 1 s probes, dead after 3 s.
     heartbeat_options heartbeat{};
-    /// Connected, disconnected and dead-peer events (courier/events.hpp). Off by default.
+    /// Connected, disconnected, dead-peer and cut-off events (courier/events.hpp). Off by default.
     event_options events{};
 
     /// Throws courier::error(invalid_option) naming the first field out of range.
