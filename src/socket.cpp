@@ -150,7 +150,8 @@ void socket::redial_cut_offs(bool idle) {
     auto& board = monitor_->cut_offs();
     if (!idle && clock::now() - board.since() < hold) return;
     for (const auto& named : board.take()) {
-        const auto it = std::find_if(connected_.begin(), connected_.end(), [&](const auto& c) { return c.named == named; });
+        const auto it =
+            std::find_if(connected_.begin(), connected_.end(), [&](const auto& c) { return c.named == named; });
         if (it == connected_.end()) continue; // disconnected since
         try {
             // Disconnect first: were the drop not final after all, there is still one session.

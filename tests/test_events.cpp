@@ -146,6 +146,12 @@ namespace {
 constexpr std::size_t small_limit = 1024;
 constexpr std::size_t oversize = 4096;
 
+std::chrono::milliseconds ms_since(std::chrono::steady_clock::time_point from, std::chrono::steady_clock::time_point to) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(to - from);
+}
+
+std::string_view text_of(std::span<const std::byte> b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
+
 /// Keeps the events a socket reports through its callback, for a test to wait on.
 struct event_log {
     std::mutex mutex;
@@ -179,7 +185,8 @@ struct event_log {
     }
     std::size_t count(event_kind kind) {
         std::lock_guard lock(mutex);
-        return static_cast<std::size_t>(std::count_if(seen.begin(), seen.end(), [&](const auto& e) { return e.kind == kind; }));
+        return static_cast<std::size_t>(
+            std::count_if(seen.begin(), seen.end(), [&](const auto& e) { return e.kind == kind; }));
     }
 };
 
@@ -187,7 +194,7 @@ struct event_log {
 bool await_frame(zmq::socket_t& s, std::string_view first, std::chrono::milliseconds timeout) {
     const auto until = std::chrono::steady_clock::now() + timeout;
     for (;;) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+        const auto left = ms_since(std::chrono::steady_clock::now(), until);
         if (left <= 0ms) return false;
         zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
         if (zmq::poll(&item, 1, left) == 0) continue;
@@ -264,11 +271,11 @@ TEST_CASE("cut-off: a subscriber redials a publisher whose oversize frame made l
             const auto start = std::chrono::steady_clock::now();
             for (int i = 0; i < 3; ++i)
                 if (auto m = sub.receive_raw(15s);
-                    m && std::string_view(reinterpret_cast<const char*>(m->bytes().data()), m->bytes().size()).starts_with("after"))
+                    m && text_of(m->bytes()).starts_with("after"))
                     ++after;
             peer.join();
             MESSAGE("cut off to 3 good messages received: "
-                    << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count()
+                    << ms_since(start, std::chrono::steady_clock::now()).count()
                     << " ms");
             CHECK(resubscribed);
             CHECK(after == 3);
@@ -329,7 +336,7 @@ TEST_CASE("cut-off: a client redials a server whose oversize reply made libzmq d
             const auto start = std::chrono::steady_clock::now();
             auto r = c.call<std::string>("ping", std::string("x"));
             MESSAGE("call " << i << ": " << to_string(r.state()) << " in "
-                            << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count()
+                            << ms_since(start, std::chrono::steady_clock::now()).count()
                             << " ms " << r.detail());
             if (r.ok() && r.value() == "pong") ++answered;
         }
@@ -370,7 +377,7 @@ zmq::message_t pusher_hello(std::uint64_t node) {
 std::optional<zmq::message_t> await_probe(zmq::socket_t& router, std::chrono::milliseconds timeout) {
     const auto until = std::chrono::steady_clock::now() + timeout;
     for (;;) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+        const auto left = ms_since(std::chrono::steady_clock::now(), until);
         if (left <= 0ms) return std::nullopt;
         zmq::pollitem_t item{router.handle(), 0, ZMQ_POLLIN, 0};
         if (zmq::poll(&item, 1, left) == 0) continue;
