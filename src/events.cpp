@@ -15,7 +15,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <map>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace courier {
@@ -78,10 +81,44 @@ void event_queue::push(peer_event e) {
 }
 
 namespace detail {
+
+void cut_off_board::watch(const std::string& endpoint) {
+    std::lock_guard lock(mutex_);
+    watched_.insert(endpoint);
+}
+
+void cut_off_board::unwatch(const std::string& endpoint) {
+    std::lock_guard lock(mutex_);
+    watched_.erase(endpoint);
+}
+
+bool cut_off_board::watched(const std::string& endpoint) const {
+    std::lock_guard lock(mutex_);
+    return watched_.contains(endpoint);
+}
+
+void cut_off_board::post(const std::string& endpoint) {
+    std::lock_guard lock(mutex_);
+    if (posted_.empty()) since_ = std::chrono::steady_clock::now();
+    if (std::find(posted_.begin(), posted_.end(), endpoint) == posted_.end()) posted_.push_back(endpoint);
+    pending_.store(true, std::memory_order_release);
+}
+
+std::chrono::steady_clock::time_point cut_off_board::since() const {
+    std::lock_guard lock(mutex_);
+    return since_;
+}
+
+std::vector<std::string> cut_off_board::take() {
+    std::lock_guard lock(mutex_);
+    pending_.store(false, std::memory_order_relaxed);
+    return std::exchange(posted_, {});
+}
+
 namespace {
 
 constexpr int watched_events = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
-                               ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_MONITOR_STOPPED;
+                               ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CONNECT_RETRIED | ZMQ_EVENT_MONITOR_STOPPED;
 
 std::string monitor_endpoint() {
     static std::atomic<std::uint64_t> next{0};
@@ -124,6 +161,13 @@ struct connection {
     std::string endpoint;
     std::string peer;
     bool handshaken = false;
+    bool made = false; // this socket connected (CONNECTED), rather than accepted (ACCEPTED)
+};
+
+// A made connection libzmq dropped after its handshake: final unless libzmq redials within the grace.
+struct suspect {
+    std::string peer;
+    std::chrono::steady_clock::time_point since;
 };
 
 /// What the kernel says about a connection libzmq dropped: true if the peer had closed it.
@@ -142,9 +186,9 @@ bool closed_by_peer(int copy) {
 class reader {
 public:
     reader(zmq::socket_t pair, event_options options, event_queue* queue, bool heartbeats,
-           const std::atomic<bool>& stopping)
+           std::shared_ptr<cut_off_board> board, std::size_t max_message_size, const std::atomic<bool>& stopping)
         : pair_(std::move(pair)), options_(std::move(options)), queue_(queue), heartbeats_(heartbeats),
-          stopping_(stopping) {}
+          board_(std::move(board)), max_message_size_(max_message_size), stopping_(stopping) {}
     ~reader() {
         for (auto& c : connections_)
             if (c.copy >= 0) ::close(c.copy);
@@ -157,6 +201,7 @@ public:
             while (!stopped_ && !stopping_.load(std::memory_order_acquire)) {
                 if (const auto now = std::chrono::steady_clock::now(); now - swept >= std::chrono::milliseconds(20)) {
                     sweep();
+                    settle(now);
                     swept = now;
                 }
                 if (!next(zmq::recv_flags::none)) break;
@@ -188,10 +233,15 @@ private:
 
     void handle(std::uint16_t event, int value, std::string endpoint) {
         switch (event) {
+        case ZMQ_EVENT_CONNECT_RETRIED:
+            suspects_.erase(endpoint); // libzmq redials by itself: not a cut-off
+            break;
         case ZMQ_EVENT_CONNECTED:
         case ZMQ_EVENT_ACCEPTED: {
+            if (event == ZMQ_EVENT_CONNECTED) suspects_.erase(endpoint); // connected again already
             connection c;
             c.fd = value;
+            c.made = event == ZMQ_EVENT_CONNECTED;
             c.endpoint = std::move(endpoint);
             // The events are read in the order libzmq raised them, and libzmq raises a
             // connection's DISCONNECTED before closing its descriptor, so `value` is the
@@ -231,6 +281,12 @@ private:
                 if (c.handshaken)
                     emit(by_peer || !heartbeats_ ? event_kind::disconnected : event_kind::dead_peer, c.endpoint,
                          c.peer);
+                // libzmq 4.3.4 redials a made connection it dropped for a connection or heartbeat
+                // error, and says so at once (CONNECT_RETRIED); after a protocol error it says
+                // nothing more and never redials. A failed handshake is left to libzmq: a peer
+                // that does not speak ZMTP would be redialled for ever.
+                if (c.made && c.handshaken)
+                    suspects_[c.endpoint] = suspect{c.peer, std::chrono::steady_clock::now()};
                 return;
             }
             break;
@@ -265,8 +321,32 @@ private:
         }
     }
 
-    void emit(event_kind kind, const std::string& endpoint, const std::string& peer) {
-        peer_event e{.kind = kind, .endpoint = endpoint, .peer = peer, .at = std::chrono::steady_clock::now()};
+    // Suspects libzmq has not redialled within the grace were cut off: the owner redials them.
+    // A drop taken for final that was not (CONNECT_RETRIED later than the grace) is harmless: the
+    // owner disconnects before it connects, so one session is left either way.
+    void settle(std::chrono::steady_clock::time_point now) {
+        for (auto it = suspects_.begin(); it != suspects_.end();) {
+            if (now - it->second.since < cut_off_board::grace) {
+                ++it;
+                continue;
+            }
+            if (board_->watched(it->first)) {
+                board_->post(it->first);
+                emit(event_kind::cut_off, it->first, it->second.peer,
+                     "libzmq dropped the connection after a protocol error (a frame over max_message_size, " +
+                         std::to_string(max_message_size_) +
+                         " B, or malformed framing) and does not redial after one; courier redials it");
+            }
+            it = suspects_.erase(it);
+        }
+    }
+
+    void emit(event_kind kind, const std::string& endpoint, const std::string& peer, std::string reason = {}) {
+        peer_event e{.kind = kind,
+                     .endpoint = endpoint,
+                     .peer = peer,
+                     .at = std::chrono::steady_clock::now(),
+                     .reason = std::move(reason)};
         if (options_.on_event) {
             try {
                 options_.on_event(e);
@@ -281,14 +361,18 @@ private:
     event_options options_;
     event_queue* queue_;
     bool heartbeats_;
+    std::shared_ptr<cut_off_board> board_;
+    std::size_t max_message_size_;
     const std::atomic<bool>& stopping_;
     bool stopped_ = false;
     std::vector<connection> connections_;
+    std::map<std::string, suspect> suspects_; // by endpoint
 };
 
 } // namespace
 
-monitor::monitor(zmq::context_t& ctx, zmq::socket_t& watched, event_options options, bool heartbeats) {
+monitor::monitor(zmq::context_t& ctx, zmq::socket_t& watched, event_options options, bool heartbeats,
+                 std::size_t max_message_size) {
     options.validate();
     if (options.queue_capacity > 0) queue_ = std::make_unique<event_queue>(options.queue_capacity);
     const auto endpoint = monitor_endpoint();
@@ -305,7 +389,7 @@ monitor::monitor(zmq::context_t& ctx, zmq::socket_t& watched, event_options opti
     }
     // The PAIR socket moves to the thread; starting a thread is the memory barrier libzmq asks for.
     thread_ = std::thread([r = std::make_shared<reader>(std::move(pair), std::move(options), queue_.get(), heartbeats,
-                                                        stopping_)]() mutable { r->run(); });
+                                                        board_, max_message_size, stopping_)]() mutable { r->run(); });
 }
 
 void monitor::stop(zmq::socket_t& watched) noexcept {

@@ -1,5 +1,6 @@
 #include "courier/detail/socket.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -52,7 +53,8 @@ void socket_options::validate() const {
 
 namespace detail {
 
-socket::socket(context& ctx, zmq::socket_type type, socket_options options) : options_(std::move(options)) {
+socket::socket(context& ctx, zmq::socket_type type, socket_options options)
+    : options_(std::move(options)), ctx_(&ctx.native()), type_(type) {
     options_.validate();
     try {
         sock_ = zmq::socket_t(ctx.native(), type);
@@ -68,7 +70,8 @@ socket::socket(context& ctx, zmq::socket_type type, socket_options options) : op
             sock_.set(zmq::sockopt::heartbeat_ttl, static_cast<int>(hb.timeout.count()));
         }
         if (options_.events.enabled())
-            monitor_ = std::make_unique<monitor>(ctx.native(), sock_, options_.events, options_.heartbeat.enabled());
+            monitor_ = std::make_unique<monitor>(ctx.native(), sock_, options_.events, options_.heartbeat.enabled(),
+                                                 options_.max_message_size);
     } catch (const zmq::error_t& e) {
         fail("creating socket", e);
     }
@@ -94,10 +97,23 @@ std::string socket::bind(std::string_view endpoint) {
 
 void socket::connect(std::string_view endpoint) {
     std::string ep(endpoint);
+    // Sockets that never read have nothing a peer could cut them off with worth a thread; inproc
+    // has no size limit (and no protocol errors).
+    const bool watch = type_ != zmq::socket_type::pub && type_ != zmq::socket_type::xpub &&
+                       type_ != zmq::socket_type::push && !ep.starts_with("inproc://");
     try {
+        if (watch && !monitor_) // before connecting, so that no event of the connection is missed
+            monitor_ = std::make_unique<monitor>(*ctx_, sock_, event_options{}, options_.heartbeat.enabled(),
+                                                 options_.max_message_size);
         sock_.connect(ep);
+        if (watch) {
+            // libzmq names the endpoint in its events as it resolved it, which it reports here.
+            auto named = sock_.get(zmq::sockopt::last_endpoint);
+            monitor_->cut_offs().watch(named);
+            connected_.push_back({std::move(ep), std::move(named)});
+        }
     } catch (const zmq::error_t& e) {
-        fail(("connect '" + ep + "'").c_str(), e);
+        fail(("connect '" + std::string(endpoint) + "'").c_str(), e);
     }
 }
 
@@ -117,11 +133,45 @@ void socket::disconnect(std::string_view endpoint) {
     } catch (const zmq::error_t& e) {
         fail(("disconnect '" + ep + "'").c_str(), e);
     }
+    // libzmq disconnects every connection made to the endpoint: stop watching all of them.
+    for (auto it = connected_.begin(); it != connected_.end();) {
+        if (it->given != ep) {
+            ++it;
+            continue;
+        }
+        const auto named = std::move(it->named);
+        it = connected_.erase(it);
+        if (std::none_of(connected_.begin(), connected_.end(), [&](const auto& c) { return c.named == named; }))
+            monitor_->cut_offs().unwatch(named);
+    }
+}
+
+void socket::redial_cut_offs(bool idle) {
+    auto& board = monitor_->cut_offs();
+    if (!idle && clock::now() - board.since() < hold) return;
+    for (const auto& named : board.take()) {
+        const auto it =
+            std::find_if(connected_.begin(), connected_.end(), [&](const auto& c) { return c.named == named; });
+        if (it == connected_.end()) continue; // disconnected since
+        try {
+            // Disconnect first: were the drop not final after all, there is still one session.
+            try {
+                sock_.disconnect(it->given);
+            } catch (const zmq::error_t& e) {
+                if (e.num() != ENOENT) throw;
+            }
+            sock_.connect(it->given);
+        } catch (const zmq::error_t& e) {
+            fail(("redialling cut-off '" + it->given + "'").c_str(), e);
+        }
+        ++counters.cut_offs;
+    }
 }
 
 void socket::close() noexcept {
     if (monitor_) monitor_->stop(sock_);
     monitor_.reset();
+    connected_.clear();
     sock_.close();
 }
 
@@ -175,7 +225,29 @@ bool send_frames(zmq::socket_ref sock, std::span<zmq::message_t> frames, deadlin
 
 bool socket::send(std::span<zmq::message_t> frames, deadline& until) {
     if (!sock_) throw error(errc::closed, "send: socket is closed");
-    if (!send_frames(sock_, frames, until, options_.max_message_size)) {
+    bool done;
+    if (!watching()) {
+        done = send_frames(sock_, frames, until, options_.max_message_size);
+    } else {
+        auto now = deadline::after(std::chrono::milliseconds(0)); // room now: no clock read
+        done = send_frames(sock_, frames, now, options_.max_message_size);
+        while (!done && !until.passed()) {
+            // No room (a client whose only server was cut off has no connection at all): redial,
+            // then wait a slice at most, so a cut-off found meanwhile is redialled too.
+            if (monitor_->cut_offs().pending()) {
+                bool idle;
+                try {
+                    idle = !(sock_.get(zmq::sockopt::events) & ZMQ_POLLIN);
+                } catch (const zmq::error_t& e) {
+                    fail("send", e);
+                }
+                redial_cut_offs(idle);
+            }
+            auto slice = deadline::at(std::min(until.when(), deadline_after(wait_slice)));
+            done = send_frames(sock_, frames, slice, options_.max_message_size);
+        }
+    }
+    if (!done) {
         ++counters.timed_out;
         return false;
     }
@@ -186,11 +258,21 @@ bool socket::send(std::span<zmq::message_t> frames, deadline& until) {
 std::size_t socket::receive(std::span<zmq::message_t> frames, deadline& until) {
     if (!sock_) throw error(errc::closed, "receive: socket is closed");
     try {
+        // A socket that is never idle redials a cut-off after `hold`.
+        if (watching() && monitor_->cut_offs().pending()) redial_cut_offs(false);
         for (;;) {
             if (sock_.recv(frames[0], zmq::recv_flags::dontwait)) break;
             // Nothing there yet: block inside libzmq, which wakes on the message itself; a
-            // zmq_poll per wait cost 7-16% of large-message throughput.
-            const int ms = until.remaining_ms();
+            // zmq_poll per wait cost 7-16% of large-message throughput. A socket that redials
+            // cut-offs does so now (nothing is left unread), and blocks a slice at a time.
+            int ms;
+            if (watching()) {
+                if (monitor_->cut_offs().pending()) redial_cut_offs(true);
+                ms = until.remaining_ms();
+                if (ms < 0 || ms > wait_slice.count()) ms = static_cast<int>(wait_slice.count());
+            } else {
+                ms = until.remaining_ms();
+            }
             if (ms == 0) return 0;
             if (ms != receive_timeout_) {
                 sock_.set(zmq::sockopt::rcvtimeo, ms);

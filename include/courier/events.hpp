@@ -1,8 +1,10 @@
 #pragma once
-// Peer events (connected, disconnected, dead peer) and the heartbeats that find dead peers.
+// Peer events (connected, disconnected, dead peer, cut off) and the heartbeats that find dead peers.
 // Any courier socket can report them: set socket_options::events. The machinery is libzmq's
 // socket monitor on a thread of its own and ZMTP heartbeats run by libzmq's I/O threads, so
-// nothing of it is on the path of a message.
+// nothing of it is on the path of a message. A socket that connects to a tcp or ipc endpoint and
+// reads has the monitor whether events are on or not: it finds the connections libzmq drops for
+// good (event_kind::cut_off), which the socket redials when a receive or send waits.
 
 #include <chrono>
 #include <condition_variable>
@@ -38,6 +40,11 @@ enum class event_kind {
     connected,    ///< a connection finished its handshake: messages can flow
     disconnected, ///< the peer's side closed a connection (closed, exited, or killed: its OS closes for it)
     dead_peer,    ///< a connection the peer never closed was dropped: heartbeats went unanswered (frozen, hung, unreachable)
+    /// A connection this socket made (connect) that libzmq dropped for good: a protocol error
+    /// after the handshake, such as a frame over max_message_size, after which libzmq never
+    /// redials. Follows that connection's disconnected or dead_peer event; courier redials the
+    /// endpoint (counters::cut_offs), so a connected event follows once the peer is back.
+    cut_off,
 };
 
 constexpr std::string_view to_string(event_kind k) noexcept {
@@ -45,6 +52,7 @@ constexpr std::string_view to_string(event_kind k) noexcept {
     case event_kind::connected: return "connected";
     case event_kind::disconnected: return "disconnected";
     case event_kind::dead_peer: return "dead_peer";
+    case event_kind::cut_off: return "cut_off";
     }
     return "unknown";
 }
@@ -56,8 +64,10 @@ struct peer_event {
     std::string endpoint{};
     /// The peer's own address when the OS says ("tcp://127.0.0.1:51234"); empty otherwise.
     std::string peer{};
-    /// When courier read the event from libzmq.
+    /// When courier read the event from libzmq (cut_off: when it concluded libzmq would not redial).
     std::chrono::steady_clock::time_point at{};
+    /// Why, in words: set for cut_off (what libzmq drops a connection for good on); empty for the others.
+    std::string reason{};
 };
 
 /// A bounded queue of events: the monitor thread pushes, the application pops. When it is full the
@@ -87,7 +97,8 @@ private:
     std::uint64_t dropped_ = 0;
 };
 
-/// Where a socket reports its peer events. Off (no monitor thread) unless a callback or a queue is set.
+/// Where a socket reports its peer events. Off unless a callback or a queue is set; then the socket
+/// has a monitor thread (which a socket that connects to a tcp or ipc endpoint has anyway, for cut-offs).
 struct event_options {
     /// Called on the socket's monitor thread for each event. Must not throw (an exception is
     /// swallowed) and should return quickly: events behind it wait.

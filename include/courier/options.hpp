@@ -20,7 +20,8 @@ struct socket_options {
     /// reliable_pusher's waits up to this long for acknowledgements). 0 .. 1 h; never infinite, so
     /// closing a socket or its context never hangs.
     std::chrono::milliseconds linger{1000};
-    /// Largest frame accepted from a peer (ZMQ_MAXMSGSIZE; a peer sending more is disconnected)
+    /// Largest frame accepted from a peer (ZMQ_MAXMSGSIZE; a peer sending more is disconnected,
+    /// and a connection this socket made is then redialled by courier: counters::cut_offs)
     /// and largest message this socket will send (courier::error message_too_large). 1 B .. 2 GiB.
     std::size_t max_message_size = 16u << 20;
     /// Messages (frames) queued per peer before sends block (pusher, client, lossless publisher)
@@ -39,7 +40,7 @@ struct socket_options {
     std::function<void(const error&)> on_rejected{};
     /// ZMTP heartbeats to every peer (courier/events.hpp). On by default: 1 s probes, dead after 3 s.
     heartbeat_options heartbeat{};
-    /// Connected, disconnected and dead-peer events (courier/events.hpp). Off by default.
+    /// Connected, disconnected, dead-peer and cut-off events (courier/events.hpp). Off by default.
     event_options events{};
 
     /// Throws courier::error(invalid_option) naming the first field out of range.
@@ -62,6 +63,10 @@ struct counters {
     std::uint64_t duplicates = 0;   ///< tasks received again and dropped (acknowledged again)
     std::uint64_t gaps = 0;         ///< messages a subscriber knows it missed (sequence gaps)
     std::uint64_t refused = 0;      ///< try_push / try_publish answered status::full
+    /// Connections this socket made that libzmq dropped for good (a protocol error such as a
+    /// frame over max_message_size; libzmq never redials after one) and courier redialled
+    /// (event_kind::cut_off; docs/patterns/*.md, "Cut-off connections").
+    std::uint64_t cut_offs = 0;
 };
 
 } // namespace courier

@@ -18,6 +18,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace courier::detail {
 
@@ -75,6 +76,14 @@ private:
 };
 
 /// Move-only owner of one libzmq socket. Not thread-safe, like the socket it owns.
+///
+/// Cut-offs: libzmq 4.3.4 drops a connection for good after a protocol error (a frame over
+/// max_message_size, malformed framing) and never redials it. A socket that connect()s to a tcp or
+/// ipc endpoint and reads from it therefore has a monitor (events.cpp, a thread) that finds such
+/// drops; the owner redials them (disconnect, then connect) in its own receive and send calls:
+/// when a call must wait, which it then does in slices of `wait_slice`, or, on a socket that is
+/// never idle, at the first receive `hold` after the drop was found. A message already there
+/// costs one relaxed atomic load more.
 class socket {
 public:
     socket(context& ctx, zmq::socket_type type, socket_options options);
@@ -82,8 +91,15 @@ public:
     socket& operator=(socket&&) noexcept = default;
     ~socket() { close(); }
 
+    /// How long a wait blocks in libzmq at most, on a socket that redials cut-offs.
+    static constexpr std::chrono::milliseconds wait_slice{100};
+    /// How long a found cut-off may wait for the socket to run dry before it is redialled anyway
+    /// (redialling drops what the dead connection delivered and nobody has read yet).
+    static constexpr std::chrono::milliseconds hold{1000};
+
     /// Binds and returns the endpoint actually bound (a `*` port resolved).
     std::string bind(std::string_view endpoint);
+    /// Connects; a tcp or ipc endpoint of a socket that receives is also watched for cut-offs.
     void connect(std::string_view endpoint);
     void unbind(std::string_view endpoint);
     void disconnect(std::string_view endpoint);
@@ -139,9 +155,22 @@ public:
     } batch;
 
 private:
+    /// Redials the cut-offs the monitor found: now if `idle` (the call must wait, so nothing the
+    /// dead connection delivered is left unread), else only once they have waited `hold`.
+    void redial_cut_offs(bool idle);
+    bool watching() const noexcept { return !connected_.empty(); }
+
+    /// An endpoint this socket connected and watches: as the user gave it, as libzmq names it.
+    struct connected_endpoint {
+        std::string given, named;
+    };
+
     zmq::socket_t sock_;
     socket_options options_;
-    std::unique_ptr<monitor> monitor_; // when options_.events is enabled
+    zmq::context_t* ctx_;
+    zmq::socket_type type_;
+    std::unique_ptr<monitor> monitor_; // when options_.events is enabled, or since the first watched connect
+    std::vector<connected_endpoint> connected_; // watched for cut-offs
     int receive_timeout_ = -1; // ZMQ_RCVTIMEO as last set, to set it only when it changes
 };
 
