@@ -83,6 +83,7 @@ void fail(const char* what, const zmq::error_t& e) {
 }
 
 std::string socket::bind(std::string_view endpoint) {
+    if (!sock_) throw error(errc::closed, "bind: socket is closed");
     std::string ep(endpoint);
     try {
         sock_.bind(ep);
@@ -93,6 +94,7 @@ std::string socket::bind(std::string_view endpoint) {
 }
 
 void socket::connect(std::string_view endpoint) {
+    if (!sock_) throw error(errc::closed, "connect: socket is closed");
     std::string ep(endpoint);
     try {
         sock_.connect(ep);
@@ -102,6 +104,7 @@ void socket::connect(std::string_view endpoint) {
 }
 
 void socket::unbind(std::string_view endpoint) {
+    if (!sock_) throw error(errc::closed, "unbind: socket is closed");
     std::string ep(endpoint);
     try {
         sock_.unbind(ep);
@@ -111,6 +114,7 @@ void socket::unbind(std::string_view endpoint) {
 }
 
 void socket::disconnect(std::string_view endpoint) {
+    if (!sock_) throw error(errc::closed, "disconnect: socket is closed");
     std::string ep(endpoint);
     try {
         sock_.disconnect(ep);

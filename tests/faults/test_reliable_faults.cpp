@@ -5,6 +5,7 @@
 // of what was handled.
 #include <courier/reliable.hpp>
 
+#include "peer_process.hpp"
 #include "support/loopback.hpp"
 #include "support/process.hpp"
 
@@ -245,6 +246,60 @@ TEST_CASE("reliable faults: a frozen worker's tasks go to another within the vis
     CHECK(t.lost == 0);
     CHECK(t.unexpected == 0);
     CHECK(t.duplicated <= c.redelivered);
+}
+
+// Issue 9, item 2: "whatever happens to a worker, once it is reachable again every pending task is
+// delivered, and the pipeline drains". One worker, the only one, binds; the pusher connects, so a
+// pause longer than the pusher's heartbeat timeout (400 ms) cuts the connection and libzmq makes it
+// again when the worker wakes. Before the fix, the tasks sent on the dead connection stayed in
+// flight until the visibility timeout, which then marked the idle worker suspect for good: a pause
+// of 0.6 or 1 s stalled the pipeline.
+TEST_CASE("reliable faults: the only worker paused for any length of time gets every task after it wakes" *
+          doctest::timeout(240)) {
+    const int n = sanitized ? 1000 : 3000;
+    constexpr int window = 64;
+    for (const auto pause : {200ms, 600ms, 1000ms, 5000ms}) {
+        CAPTURE(pause.count());
+        const auto endpoint = test::fixed_tcp_endpoint();
+        const auto log = scratch_file("paused-" + std::to_string(pause.count()));
+        context ctx;
+        reliable_pusher producer(ctx, {.max_pending = static_cast<std::size_t>(n),
+                                       .visibility_timeout = 1500ms,
+                                       .heartbeat_interval = 100ms,
+                                       .heartbeat_timeout = 400ms});
+        // 200 us of work per task keeps a backlog, so the worker holds a full window when it stops.
+        auto worker = test::process::spawn("reliable_worker", {endpoint, log, std::to_string(window), "bind", "200"});
+        producer.connect(endpoint);
+        for (int i = 0; i < n; ++i) REQUIRE(producer.push(job{i}) == status::ok);
+        REQUIRE(producer.drain(60s, static_cast<std::size_t>(n - n / 4)) == status::ok); // a quarter acknowledged
+        worker.kill(SIGSTOP);
+        // The pause itself is the fault under test, not a wait for an event.
+        std::this_thread::sleep_for(pause);
+        worker.kill(SIGCONT);
+        const auto woke = clock_type::now();
+        const auto drained = producer.drain(30s);
+        const auto took = clock_type::now() - woke;
+        worker.kill(SIGKILL);
+        REQUIRE(worker.wait(10s).has_value());
+        const auto c = producer.counters();
+        const auto t = check(read_numbers(log), n);
+        MESSAGE("paused " << pause.count() << " ms: drain " << std::string(drained == status::ok ? "ok" : "NOT ok") << " "
+                          << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                          << " ms after SIGCONT; sent " << c.sent << ", acknowledged " << c.acknowledged
+                          << ", processed " << t.handled << ", lost " << t.lost << ", duplicated " << t.duplicated
+                          << ", redelivered " << c.redelivered << ", expired " << c.expired
+                          << ", pending " << producer.pending());
+        CHECK(drained == status::ok);
+        CHECK(t.lost == 0);
+        CHECK(t.unexpected == 0);
+        CHECK(t.unique == static_cast<std::size_t>(n));
+        // One puller process throughout: its duplicate filter drops every copy handed out again.
+        CHECK(t.duplicated == 0);
+        CHECK(t.handled == static_cast<std::size_t>(n));
+        CHECK(c.sent == static_cast<std::uint64_t>(n));
+        CHECK(c.acknowledged == static_cast<std::uint64_t>(n));
+        CHECK(producer.pending() == 0);
+    }
 }
 
 // Issue 5, fault test 3: the producer, with its outbox, killed at random points while pushing, and
