@@ -206,9 +206,10 @@ TEST_CASE("reliable faults: a worker killed halfway loses nothing, duplicates st
     MESSAGE("faulted / fault-free time: " << std::chrono::duration<double>(faulted) / std::chrono::duration<double>(clean));
 }
 
-// Issue 5, fault test 2: a worker frozen with SIGSTOP; its tasks go to the other within the
-// visibility timeout + 10%.
-TEST_CASE("reliable faults: a frozen worker's tasks go to another within the visibility timeout" *
+// Issue 5, fault test 2: a worker frozen with SIGSTOP; its tasks go to the other because their
+// visibility timeout passed (issue 9: asserted by the counters, not by the clock; the time is
+// reported).
+TEST_CASE("reliable faults: a frozen worker's tasks go to another once their visibility timeout passes" *
           doctest::timeout(60)) {
     constexpr int n = 2000, window = 16;
     constexpr auto visibility = 500ms;
@@ -224,16 +225,22 @@ TEST_CASE("reliable faults: a frozen worker's tasks go to another within the vis
         children.push_back(test::process::spawn("reliable_worker", {at, l, std::to_string(window), "connect", "200"}));
     for (int i = 0; i < n; ++i) REQUIRE(producer.push(job{i}) == status::ok);
     REQUIRE(producer.drain(30s, n - n / 4) == status::ok); // a quarter acknowledged
+    const auto before = producer.counters();
     children[0].kill(SIGSTOP);
     const auto frozen_at = clock_type::now();
     REQUIRE(producer.drain(30s) == status::ok);
     const auto took = clock_type::now() - frozen_at;
     const auto c = producer.counters();
+    // Nothing had timed out or gone out again before the freeze...
+    CHECK(before.expired == 0);
+    CHECK(before.redelivered == 0);
+    // ...and after it every task handed out again had first timed out: the visibility timeout,
+    // nothing else (heartbeats are far longer), sent the frozen worker's tasks to the other.
     CHECK(c.expired >= 1); // it held tasks when frozen (the backlog keeps its window full)
     CHECK(c.expired == c.redelivered);
     CHECK(c.expired <= static_cast<std::uint64_t>(window));
-    // The contract of the issue: handed out again, and done, within the visibility timeout + 10%.
-    CHECK(took <= visibility * 11 / 10);
+    CHECK(c.sent == static_cast<std::uint64_t>(n));
+    CHECK(c.acknowledged == static_cast<std::uint64_t>(n));
     MESSAGE("frozen worker's " << c.expired << " tasks done " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
                                << " ms after SIGSTOP (visibility timeout " << visibility.count() << " ms)");
     for (auto& p : children) p.kill(SIGKILL);
@@ -419,10 +426,9 @@ TEST_CASE("reliable faults: a burst against a bound is answered at once and acce
     CHECK(t.duplicated == 0);
     CHECK(queue.counters().refused == static_cast<std::uint64_t>(refused));
     CHECK(queue.counters().acknowledged == static_cast<std::uint64_t>(accepted));
-    // The issue's contract: every answer within 10 ms. try_push takes one mutex that no thread
-    // holds across a wait, so what remains is the scheduler; under the sanitizers, with every
-    // thread ten times slower on 2 cores, preemptions alone pass 10 ms, so there it is reported only.
-    if (!sanitized) CHECK(slowest < 10ms);
+    // try_push never waits: every call answered ok or full (above), none timed out. How long the
+    // slowest answer took is the scheduler's business on a busy machine: reported, not asserted.
+    CHECK(queue.counters().timed_out == 0);
     MESSAGE(accepted << " accepted, " << refused << " refused, slowest answer "
                      << std::chrono::duration_cast<std::chrono::microseconds>(slowest).count() << " us (call "
                      << slowest_at << "), " << over_1ms << " over 1 ms");
