@@ -256,27 +256,35 @@ TEST_CASE("reliable faults: a frozen worker's tasks go to another once their vis
 }
 
 // Issue 9, item 2: "whatever happens to a worker, once it is reachable again every pending task is
-// delivered, and the pipeline drains". One worker, the only one, binds; the pusher connects, so a
-// pause longer than the pusher's heartbeat timeout (400 ms) cuts the connection and libzmq makes it
-// again when the worker wakes. Before the fix, the tasks sent on the dead connection stayed in
-// flight until the visibility timeout, which then marked the idle worker suspect for good: a pause
-// of 0.6 or 1 s stalled the pipeline.
+// delivered, and the pipeline drains". One worker, the only one. When it binds and the pusher
+// connects (the issue's case), a pause longer than the pusher's heartbeat timeout (400 ms) cuts
+// the connection and libzmq makes it again when the worker wakes. Before the fix, the tasks sent on
+// the dead connection stayed in flight until the visibility timeout, which then marked the idle
+// worker suspect for good: a pause of 0.6 or 1 s stalled the pipeline. The other way round (the
+// worker connects) the pusher finds the cut connection with its next ping.
 TEST_CASE("reliable faults: the only worker paused for any length of time gets every task after it wakes" *
           doctest::timeout(240)) {
     const int n = sanitized ? 1000 : 3000;
     constexpr int window = 64;
-    for (const auto pause : {200ms, 600ms, 1000ms, 5000ms}) {
+    struct run {
+        std::chrono::milliseconds pause;
+        bool worker_binds;
+    };
+    for (const auto [pause, worker_binds] : {run{200ms, true}, run{600ms, true}, run{1000ms, true}, run{5000ms, true},
+                                             run{600ms, false}, run{5000ms, false}}) {
         CAPTURE(pause.count());
-        const auto endpoint = test::fixed_tcp_endpoint();
-        const auto log = scratch_file("paused-" + std::to_string(pause.count()));
+        CAPTURE(worker_binds);
+        const auto log = scratch_file("paused-" + std::to_string(pause.count()) + (worker_binds ? "-b" : "-c"));
         context ctx;
         reliable_pusher producer(ctx, {.max_pending = static_cast<std::size_t>(n),
                                        .visibility_timeout = 1500ms,
                                        .heartbeat_interval = 100ms,
                                        .heartbeat_timeout = 400ms});
         // 200 us of work per task keeps a backlog, so the worker holds a full window when it stops.
-        auto worker = test::process::spawn("reliable_worker", {endpoint, log, std::to_string(window), "bind", "200"});
-        producer.connect(endpoint);
+        const auto endpoint = worker_binds ? test::fixed_tcp_endpoint() : producer.bind(test::bind_endpoint(transport::tcp));
+        auto worker = test::process::spawn(
+            "reliable_worker", {endpoint, log, std::to_string(window), worker_binds ? "bind" : "connect", "200"});
+        if (worker_binds) producer.connect(endpoint);
         for (int i = 0; i < n; ++i) REQUIRE(producer.push(job{i}) == status::ok);
         REQUIRE(producer.drain(60s, static_cast<std::size_t>(n - n / 4)) == status::ok); // a quarter acknowledged
         worker.kill(SIGSTOP);
@@ -290,7 +298,8 @@ TEST_CASE("reliable faults: the only worker paused for any length of time gets e
         REQUIRE(worker.wait(10s).has_value());
         const auto c = producer.counters();
         const auto t = check(read_numbers(log), n);
-        MESSAGE("paused " << pause.count() << " ms: drain " << std::string(drained == status::ok ? "ok" : "NOT ok") << " "
+        MESSAGE("paused " << pause.count() << " ms, worker " << std::string(worker_binds ? "binds" : "connects")
+                          << ": drain " << std::string(drained == status::ok ? "ok" : "NOT ok") << " "
                           << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
                           << " ms after SIGCONT; sent " << c.sent << ", acknowledged " << c.acknowledged
                           << ", processed " << t.handled << ", lost " << t.lost << ", duplicated " << t.duplicated
