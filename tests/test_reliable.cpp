@@ -94,9 +94,12 @@ struct plain_peer {
         return {p, p + body.size()};
     }
 
-    /// The next envelope whose kind and subject match, skipping the rest (probes, pings, hellos).
+    /// The next envelope whose kind and subject match, skipping the rest (probes, pings, hellos);
+    /// fails the test if none came within 5 s.
     std::vector<std::byte> next(kind k, std::string_view subject = {}) {
+        const auto until = std::chrono::steady_clock::now() + 5s;
         for (;;) {
+            REQUIRE(std::chrono::steady_clock::now() < until);
             auto frame = next();
             if (frame.empty()) continue;
             const auto e = envelope::decode(frame);
