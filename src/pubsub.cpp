@@ -143,6 +143,7 @@ subscriber::subscriber(context& ctx, subscriber_options options)
 }
 
 void subscriber::subscribe(std::string_view prefix) {
+    if (!socket_.is_open()) throw error(errc::closed, "subscribe: socket is closed");
     socket_.native().set(zmq::sockopt::subscribe, zmq::const_buffer(prefix.data(), prefix.size()));
     if (!announced_) {
         // After the first real subscription, so a publisher that sees this sees that one too.
@@ -152,6 +153,7 @@ void subscriber::subscribe(std::string_view prefix) {
 }
 
 void subscriber::unsubscribe(std::string_view prefix) {
+    if (!socket_.is_open()) throw error(errc::closed, "unsubscribe: socket is closed");
     socket_.native().set(zmq::sockopt::unsubscribe, zmq::const_buffer(prefix.data(), prefix.size()));
 }
 

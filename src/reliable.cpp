@@ -57,12 +57,20 @@ struct hello_body {
     MSGPACK_DEFINE_MAP(role, node, window)
 };
 
-zmq::message_t control_frame(std::string_view command, std::span<const std::byte> payload = {}) {
+zmq::message_t control_frame(std::string_view command, std::span<const std::byte> payload = {},
+                             std::uint64_t correlation = 0) {
     return detail::envelope_frame({.kind = kind::control,
                                    .id = next_message_id(),
+                                   .correlation_id = correlation,
                                    .timestamp_ns = now_ns(),
                                    .subject = command,
                                    .payload = payload});
+}
+
+/// A control envelope whose subject this end does not take: bad input, counted as rejected.
+error unknown_control(const char* who, std::string_view subject, const char* expected) {
+    return error(errc::malformed, std::string(who) + ": a control message with subject '" + std::string(subject) +
+                                      "' (expected " + expected + ")");
 }
 
 zmq::message_t hello_frame(std::string_view role, std::uint64_t node, std::uint64_t window) {
@@ -405,11 +413,16 @@ struct reliable_pusher::engine {
 
     void handle(zmq::message_t& rid, zmq::message_t& body) {
         if (body.size() == 0) { // a new connection: say who we are
+            // A probe under the routing id of a worker we know: its connection was made again
+            // (libzmq does so after a heartbeat timeout, a pause, a cut). Tasks sent on the old one
+            // may never have arrived and acks sent on it may never come, so hand them out again
+            // now rather than after the visibility timeout; the puller's duplicate filter drops
+            // the copies it has and acknowledges again the ones it finished.
+            if (auto* w = find_worker(rid)) take_back(*w);
             auto hello = hello_frame("pusher", node, 0);
             (void)send_to(sock.native(), rid, hello);
             return;
         }
-        if (auto* w = find_worker(rid)) w->suspect = false;
         try {
             auto layout = envelope::parse({body.data<std::byte>(), body.size()}, opt.socket.limits);
             const envelope env({body.data<std::byte>(), body.size()}, layout);
@@ -417,6 +430,10 @@ struct reliable_pusher::engine {
                 throw error(errc::malformed, "reliable_pusher: envelope of kind " +
                                                  std::to_string(static_cast<int>(layout.kind)) + " from a puller");
             const auto command = env.subject();
+            if (command != "hello" && command != "ack" && command != "pong" && command != "bye")
+                throw unknown_control("reliable_pusher", command, "hello, ack, pong or bye");
+            // Heard from: a worker that let a task time out (frozen, perhaps) is running again.
+            if (auto* w = find_worker(rid)) w->suspect = false;
             if (command == "hello") {
                 auto h = decode_payload<hello_body>(env.payload(), "", opt.socket.limits);
                 if (h.role != "puller") return; // another pusher: nothing to hand it
@@ -451,7 +468,7 @@ struct reliable_pusher::engine {
             } else if (command == "bye") {
                 if (auto* w = find_worker(rid)) lost(*w);
             }
-            // "ping" and unknown commands: the peer is alive, nothing to do.
+            // "pong": the answer to our ping; being heard from was all it had to say.
         } catch (const error& e) {
             sock.reject(e);
         }
@@ -473,6 +490,11 @@ struct reliable_pusher::engine {
     /// A worker is gone: what it held is handed out again first.
     void lost(worker& w) {
         w.alive = false;
+        take_back(w);
+    }
+
+    /// What `w` holds goes back to the front of the queue (lowest sequence first).
+    void take_back(worker& w) {
         const auto index = static_cast<std::size_t>(&w - workers.data());
         for (auto it = flights.begin(); it != flights.end();) {
             if (it->second.worker == index) {
@@ -497,7 +519,9 @@ struct reliable_pusher::engine {
             expiry.pop_front();
             auto& w = workers[f->second.worker];
             if (w.outstanding > 0) --w.outstanding;
-            w.suspect = true; // frozen or stuck, perhaps: nothing more for it until it speaks
+            // Frozen or stuck, perhaps: nothing more for it until it speaks. The ping every
+            // heartbeat_interval asks it to: a puller that receives again answers with a pong.
+            w.suspect = true;
             ready.emplace(seq, std::move(f->second.t));
             flights.erase(f);
             expired_count.fetch_add(1);
@@ -765,7 +789,11 @@ struct reliable_puller::state {
         const std::string key(rid.data<char>(), rid.size());
         if (layout.kind == kind::control) {
             const envelope env({body.data<std::byte>(), body.size()}, layout);
-            if (env.subject() != "hello") return std::nullopt; // ping: the pusher is alive
+            if (env.subject() == "ping") { // answered while the application receives: it is not stuck
+                send(rid, control_frame("pong", {}, layout.id));
+                return std::nullopt;
+            }
+            if (env.subject() != "hello") throw unknown_control("reliable_puller", env.subject(), "hello or ping");
             auto h = decode_payload<hello_body>(env.payload(), "", opt.socket.limits);
             if (h.role != "pusher" || h.node == 0)
                 throw error(errc::malformed, "reliable_puller: hello from a peer that is not a reliable_pusher");
@@ -798,6 +826,7 @@ struct reliable_puller::state {
     }
 
     void ack(const message& task) {
+        if (!sock.is_open()) throw error(errc::closed, "reliable_puller::ack: closed");
         auto it = producers.find(task.producer_id());
         if (it == producers.end())
             throw error(errc::invalid_argument, "reliable_puller::ack: not a task this puller received");
@@ -831,19 +860,30 @@ reliable_puller& reliable_puller::operator=(reliable_puller&& other) noexcept {
 }
 reliable_puller::~reliable_puller() { close(); }
 
-std::string reliable_puller::bind(std::string_view endpoint) { return state_->sock.bind(endpoint); }
-void reliable_puller::connect(std::string_view endpoint) { state_->sock.connect(endpoint); }
+namespace {
+
+/// The state of a puller that was not moved from; a moved-from puller is closed.
+template <class State>
+State& live(const std::unique_ptr<State>& state) {
+    if (!state) throw error(errc::closed, "reliable_puller: moved from");
+    return *state;
+}
+
+} // namespace
+
+std::string reliable_puller::bind(std::string_view endpoint) { return live(state_).sock.bind(endpoint); }
+void reliable_puller::connect(std::string_view endpoint) { live(state_).sock.connect(endpoint); }
 void reliable_puller::close() noexcept {
     if (state_) state_->close();
 }
 
 std::optional<message> reliable_puller::receive(std::chrono::milliseconds timeout) {
     auto until = detail::deadline::after(timeout);
-    return state_->receive(until);
+    return live(state_).receive(until);
 }
 
-void reliable_puller::ack(const message& task) { state_->ack(task); }
+void reliable_puller::ack(const message& task) { live(state_).ack(task); }
 
-courier::counters reliable_puller::counters() const { return state_->sock.counters; }
+courier::counters reliable_puller::counters() const { return state_ ? state_->sock.counters : courier::counters{}; }
 
 } // namespace courier

@@ -497,6 +497,12 @@ server_options validated(server_options o) {
     return o;
 }
 
+/// The core of a server that was not moved from; a moved-from server is closed.
+detail::server_core& live(const std::unique_ptr<detail::server_core>& core) {
+    if (!core) throw error(errc::closed, "server: moved from");
+    return *core;
+}
+
 } // namespace
 
 server::server(context& ctx, server_options options)
@@ -505,16 +511,16 @@ server::server(server&&) noexcept = default;
 server& server::operator=(server&&) noexcept = default;
 server::~server() = default;
 
-std::string server::bind(std::string_view endpoint) { return core_->socket.bind(endpoint); }
-void server::connect(std::string_view endpoint) { core_->socket.connect(endpoint); }
+std::string server::bind(std::string_view endpoint) { return live(core_).socket.bind(endpoint); }
+void server::connect(std::string_view endpoint) { live(core_).socket.connect(endpoint); }
 void server::close() noexcept {
     if (core_) core_->socket.close();
 }
-event_queue* server::events() noexcept { return core_->socket.events(); }
-zmq::socket_t& server::native() noexcept { return core_->socket.native(); }
+event_queue* server::events() noexcept { return core_ ? core_->socket.events() : nullptr; }
+zmq::socket_t& server::native() { return live(core_).socket.native(); }
 
 void server::add_method(std::string_view name, detail::method_fn fn) {
-    auto& c = *core_;
+    auto& c = live(core_);
     if (name.empty()) throw error(errc::invalid_argument, "server::serve: the method name is empty");
     if (name.size() > c.socket.options().limits.max_name)
         throw error(errc::invalid_argument, "server::serve: method name longer than limits.max_name");
@@ -524,11 +530,12 @@ void server::add_method(std::string_view name, detail::method_fn fn) {
 
 bool server::serve_one(std::chrono::milliseconds timeout) {
     auto until = detail::deadline::after(timeout);
-    return core_->step(-1, until, core_->solo_answer, false);
+    auto& c = live(core_);
+    return c.step(-1, until, c.solo_answer, false);
 }
 
 void server::run(std::stop_token stop, std::chrono::milliseconds stop_check) {
-    auto& c = *core_;
+    auto& c = live(core_);
     {
         std::lock_guard lock(c.m);
         if (c.running) throw error(errc::invalid_argument, "server::run: already running");
@@ -580,6 +587,7 @@ void server::run(std::stop_token stop, std::chrono::milliseconds stop_check) {
 }
 
 bool server::drain(std::chrono::milliseconds timeout) {
+    if (!core_) return true; // moved from: closed, like close()
     auto& c = *core_;
     std::unique_lock lock(c.m);
     if (!c.running) {
@@ -595,6 +603,7 @@ bool server::drain(std::chrono::milliseconds timeout) {
 }
 
 courier::counters server::counters() const {
+    if (!core_) return {};
     const auto& n = core_->n;
     courier::counters out;
     out.sent = n.sent.load(std::memory_order_relaxed);
@@ -606,6 +615,7 @@ courier::counters server::counters() const {
 }
 
 server_counters server::cache_counters() const {
+    if (!core_) return {};
     const auto& n = core_->n;
     server_counters out;
     out.replayed = n.replayed.load(std::memory_order_relaxed);

@@ -86,6 +86,7 @@ void fail(const char* what, const zmq::error_t& e) {
 }
 
 std::string socket::bind(std::string_view endpoint) {
+    if (!sock_) throw error(errc::closed, "bind: socket is closed");
     std::string ep(endpoint);
     try {
         sock_.bind(ep);
@@ -96,6 +97,7 @@ std::string socket::bind(std::string_view endpoint) {
 }
 
 void socket::connect(std::string_view endpoint) {
+    if (!sock_) throw error(errc::closed, "connect: socket is closed");
     std::string ep(endpoint);
     // Sockets that never read have nothing a peer could cut them off with worth a thread; inproc
     // has no size limit (and no protocol errors).
@@ -118,6 +120,7 @@ void socket::connect(std::string_view endpoint) {
 }
 
 void socket::unbind(std::string_view endpoint) {
+    if (!sock_) throw error(errc::closed, "unbind: socket is closed");
     std::string ep(endpoint);
     try {
         sock_.unbind(ep);
@@ -127,6 +130,7 @@ void socket::unbind(std::string_view endpoint) {
 }
 
 void socket::disconnect(std::string_view endpoint) {
+    if (!sock_) throw error(errc::closed, "disconnect: socket is closed");
     std::string ep(endpoint);
     try {
         sock_.disconnect(ep);

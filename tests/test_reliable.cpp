@@ -9,6 +9,8 @@
 #include <mutex>
 #include <filesystem>
 #include <set>
+#include <span>
+#include <string_view>
 #include <string>
 #include <thread>
 #include <unistd.h>
@@ -32,6 +34,102 @@ std::filesystem::path outbox_path(const char* name) {
              ("courier-test-" + std::to_string(::getpid()) + "-" + name + ".db");
     for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(p.string() + suffix);
     return p;
+}
+
+std::vector<std::byte> from_hex(std::string_view hex) {
+    std::vector<std::byte> out;
+    for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
+        out.push_back(static_cast<std::byte>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
+    return out;
+}
+
+std::string to_hex(std::span<const std::byte> bytes) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    for (auto b : bytes) {
+        out += digits[std::to_integer<int>(b) >> 4];
+        out += digits[std::to_integer<int>(b) & 15];
+    }
+    return out;
+}
+
+/// A hello's payload as docs/wire-format.md specifies it: a msgpack map, window last.
+std::vector<std::byte> hello_payload(std::string_view role, std::uint64_t node, std::uint64_t window) {
+    msgpack::sbuffer out;
+    msgpack::packer<msgpack::sbuffer> pk(out);
+    pk.pack_map(3);
+    pk.pack(std::string("role"));
+    pk.pack(std::string(role));
+    pk.pack(std::string("node"));
+    pk.pack(node);
+    pk.pack(std::string("window"));
+    pk.pack(window);
+    const auto* p = reinterpret_cast<const std::byte*>(out.data());
+    return {p, p + out.size()};
+}
+
+/// A reliable peer made by hand on a plain ROUTER from the wire spec alone: routing id 'c' and
+/// its node, big-endian, and a probe on every new connection.
+struct plain_peer {
+    zmq::socket_t sock;
+    std::string rid; // of the courier peer, from its probe
+
+    plain_peer(context& ctx, std::uint64_t node) : sock(ctx.native(), zmq::socket_type::router) {
+        std::string id(9, 'c');
+        for (int i = 0; i < 8; ++i) id[1 + i] = static_cast<char>(node >> (56 - 8 * i));
+        sock.set(zmq::sockopt::linger, 0);
+        sock.set(zmq::sockopt::routing_id, id);
+        sock.set(zmq::sockopt::rcvtimeo, 5000);
+        sock.set(zmq::sockopt::probe_router, 1);
+    }
+
+    /// The next frame from the courier peer (its routing id noted); fails the test after 5 s.
+    std::vector<std::byte> next() {
+        zmq::message_t from, body;
+        REQUIRE(sock.recv(from));
+        REQUIRE(from.more());
+        REQUIRE(sock.recv(body));
+        rid.assign(from.data<char>(), from.size());
+        const auto* p = body.data<std::byte>();
+        return {p, p + body.size()};
+    }
+
+    /// The next envelope whose kind and subject match, skipping the rest (probes, pings, hellos);
+    /// fails the test if none came within 5 s.
+    std::vector<std::byte> next(kind k, std::string_view subject = {}) {
+        const auto until = std::chrono::steady_clock::now() + 5s;
+        for (;;) {
+            REQUIRE(std::chrono::steady_clock::now() < until);
+            auto frame = next();
+            if (frame.empty()) continue;
+            const auto e = envelope::decode(frame);
+            if (e.kind() == k && (k != kind::control || e.subject() == subject)) return frame;
+        }
+    }
+
+    void send(std::span<const std::byte> frame) {
+        sock.send(zmq::buffer(rid.data(), rid.size()), zmq::send_flags::sndmore);
+        sock.send(zmq::buffer(frame.data(), frame.size()));
+    }
+
+    void control(std::string_view subject, std::span<const std::byte> payload = {}, std::uint64_t correlation = 0) {
+        send(encode(outgoing{.kind = kind::control,
+                             .id = next_message_id(),
+                             .correlation_id = correlation,
+                             .subject = subject,
+                             .payload = payload}));
+    }
+};
+
+/// Waits until `done()`, looking every millisecond (a counter reached); false after `limit`.
+template <class F>
+bool eventually(F done, std::chrono::milliseconds limit = 10s) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() > until) return false;
+        std::this_thread::sleep_for(1ms);
+    }
+    return true;
 }
 
 } // namespace
@@ -449,5 +547,236 @@ TEST_CASE("reliable: a context shutdown ends a push waiting for room with closed
         FAIL("expected courier::error(closed)");
     } catch (const error& e) {
         CHECK(e.kind() == errc::closed);
+    }
+}
+
+// Issue 9, item 2: a new connection from a worker the pusher knows means the old one is gone, with
+// whatever was on it: tasks that never arrived, acks that never left. Its tasks are handed out
+// again at once, not after the visibility timeout (10 minutes here). The worker is made by hand so
+// that it can come back as the very same worker (same node, same routing id), as a paused process
+// does when libzmq makes its connection again.
+TEST_CASE("reliable: a worker whose connection is made again gets its unacknowledged tasks at once" *
+          doctest::timeout(30)) {
+    context ctx;
+    constexpr std::uint64_t node = 0x1122334455667788u;
+    reliable_pusher producer(ctx, {.visibility_timeout = std::chrono::minutes(10)});
+    std::string at;
+    {
+        plain_peer worker(ctx, node);
+        worker.sock.bind(test::bind_endpoint(transport::tcp));
+        at = worker.sock.get(zmq::sockopt::last_endpoint);
+        producer.connect(at);
+        REQUIRE(worker.next().empty()); // the pusher's probe
+        worker.control("hello", hello_payload("puller", node, 4));
+        for (int i = 0; i < 3; ++i) REQUIRE(producer.push(job{i}) == status::ok);
+        std::set<std::uint64_t> ids;
+        for (int i = 0; i < 3; ++i) {
+            const auto frame = worker.next(kind::message);
+            ids.insert(envelope::decode(frame).id());
+        }
+        CHECK(ids == std::set<std::uint64_t>{1, 2, 3});
+    } // gone with its three tasks unacknowledged; the pusher reconnects to the endpoint
+    plain_peer again(ctx, node);
+    // The old listener closes in the background: the port may take a moment to be free again.
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    for (;;) {
+        try {
+            again.sock.bind(at);
+            break;
+        } catch (const zmq::error_t& e) {
+            REQUIRE(e.num() == EADDRINUSE);
+            REQUIRE(std::chrono::steady_clock::now() < until);
+            std::this_thread::sleep_for(1ms);
+        }
+    }
+    std::set<std::uint64_t> back;
+    for (int i = 0; i < 3; ++i) {
+        const auto frame = again.next(kind::message); // on the old code: nothing for 10 minutes
+        const auto id = envelope::decode(frame).id();
+        back.insert(id);
+        msgpack::sbuffer ack;
+        msgpack::pack(ack, std::vector<std::uint64_t>{id});
+        again.control("ack", std::as_bytes(std::span(ack.data(), ack.size())));
+    }
+    CHECK(back == std::set<std::uint64_t>{1, 2, 3});
+    REQUIRE(producer.drain(5s) == status::ok);
+    const auto c = producer.counters();
+    CHECK(c.sent == 3);
+    CHECK(c.redelivered == 3);
+    CHECK(c.expired == 0); // handed out again because of the new connection, not the timeout
+    CHECK(c.acknowledged == 3);
+}
+
+// Issue 9, item 2: a worker that let a task time out is suspect and gets nothing more, but it is
+// probed: the pusher's ping every heartbeat_interval is answered with a pong by a puller that
+// receives, and that clears it. Before, only an application message cleared it, and an idle worker
+// sends none: the only worker there was stalled the pipeline for good.
+TEST_CASE("reliable: a suspect worker that answers the pusher's ping gets tasks again" * doctest::timeout(30)) {
+    context ctx;
+    reliable_pusher producer(ctx, {.visibility_timeout = 1s, .heartbeat_interval = 20ms, .heartbeat_timeout = 10s});
+    reliable_puller worker(ctx, {.window = 2});
+    producer.connect(worker.bind(test::bind_endpoint(transport::tcp)));
+    REQUIRE(producer.push(job{1}) == status::ok);
+    auto held = worker.receive(5s);
+    REQUIRE(held.has_value());
+    // Neither acknowledged nor receiving: the task times out, the worker becomes suspect.
+    REQUIRE(eventually([&] { return producer.counters().expired == 1; }));
+    REQUIRE(producer.push(job{2}) == status::ok);
+    // Receiving again answers the pings it missed: it gets the copy of task 1 (dropped, it holds
+    // it) and task 2.
+    auto next = worker.receive(5s);
+    REQUIRE(next.has_value());
+    CHECK(next->as<job>().n == 2);
+    worker.ack(*held);
+    worker.ack(*next);
+    REQUIRE(producer.drain(5s) == status::ok);
+    const auto p = producer.counters();
+    CHECK(p.sent == 2);
+    CHECK(p.expired == 1);
+    CHECK(p.redelivered == 1);
+    CHECK(p.acknowledged == 2);
+    const auto w = worker.counters();
+    CHECK(w.received == 2);
+    CHECK(w.duplicates == 1);
+    CHECK(w.acknowledged == 2);
+}
+
+// Issue 9, item 5: "bad input is counted as rejected" holds for control envelopes too. Each end
+// takes only the subjects meant for it (docs/wire-format.md): a puller hello and ping, a pusher
+// hello, ack, pong and bye; anything else, the empty subject included, is rejected, and good work
+// goes on behind it.
+TEST_CASE("reliable: a control message with an unknown or empty subject is rejected at either end" *
+          doctest::timeout(30)) {
+    context ctx;
+    constexpr std::uint64_t node = 0x0102030405060708u;
+    SUBCASE("puller") {
+        std::vector<std::string> reasons; // on_rejected runs on the receiving thread: this one
+        reliable_puller worker(ctx, {.socket = {.on_rejected = [&](const error& e) { reasons.emplace_back(e.what()); }}});
+        plain_peer fake(ctx, node);
+        fake.sock.bind(test::bind_endpoint(transport::tcp));
+        worker.connect(fake.sock.get(zmq::sockopt::last_endpoint));
+        REQUIRE(fake.next().empty()); // the puller's probe
+        fake.control("hello", hello_payload("pusher", node, 0));
+        fake.control("");
+        fake.control("shutdown");
+        fake.control("ack"); // a pusher's word, not a puller's
+        const auto payload = encode_payload(job{5}, detail::scratch());
+        const std::vector<std::byte> bytes(payload.begin(), payload.end());
+        fake.send(encode(outgoing{.kind = kind::message, .id = 1, .type_name = "test.Job", .payload = bytes}));
+        auto m = worker.receive(5s); // the control messages came first on this connection
+        REQUIRE(m.has_value());
+        CHECK(m->as<job>().n == 5);
+        CHECK(worker.counters().rejected == 3);
+        CHECK(worker.counters().received == 1);
+        REQUIRE(reasons.size() == 3);
+        CHECK(reasons[0].find("subject ''") != std::string::npos);
+        CHECK(reasons[1].find("subject 'shutdown'") != std::string::npos);
+        CHECK(reasons[2].find("subject 'ack'") != std::string::npos);
+    }
+    SUBCASE("pusher") {
+        reliable_pusher producer(ctx);
+        plain_peer fake(ctx, node);
+        fake.sock.connect(producer.bind(test::bind_endpoint(transport::tcp)));
+        (void)fake.next(); // the pusher's probe or hello: its routing id
+        fake.control("hello", hello_payload("puller", node, 1));
+        fake.control("");
+        fake.control("shutdown");
+        fake.control("ping"); // a pusher's word, not a puller's
+        REQUIRE(producer.push(job{1}) == status::ok);
+        const auto frame = fake.next(kind::message);
+        msgpack::sbuffer ack;
+        msgpack::pack(ack, std::vector<std::uint64_t>{envelope::decode(frame).id()});
+        fake.control("ack", std::as_bytes(std::span(ack.data(), ack.size())));
+        REQUIRE(producer.drain(5s) == status::ok); // the ack came after the three on this connection
+        CHECK(producer.counters().rejected == 3);
+        CHECK(producer.counters().acknowledged == 1);
+    }
+}
+
+// The kind 6 vectors of docs/wire-format.md (6 hello, 7 ack, 8 ping), produced there with
+// Python's msgpack package; and what courier's own pusher and puller send has the same form.
+constexpr std::string_view hello_hex =
+    "9a010006010000a0a568656c6c6f80c42383a4726f6c65a670756c6c6572a46e6f6465cf0102030405060708a677696e646f7740";
+constexpr std::string_view ack_hex = "9a010006020000a0a361636b80c406930506cd012c";
+constexpr std::string_view ping_hex = "9a010006030000a0a470696e6780c400";
+
+TEST_CASE("reliable: the hello, ack and ping vectors of the wire spec are what courier writes and reads" *
+          doctest::timeout(30)) {
+    constexpr std::uint64_t vector_node = 0x0102030405060708u;
+    const auto hello = hello_payload("puller", vector_node, 64);
+    CHECK(to_hex(encode(outgoing{.kind = kind::control, .id = 1, .subject = "hello", .payload = hello})) == hello_hex);
+    const auto ack = from_hex("930506cd012c"); // msgpack [5, 6, 300], inside the bin
+    CHECK(to_hex(encode(outgoing{.kind = kind::control, .id = 2, .subject = "ack", .payload = ack})) == ack_hex);
+    CHECK(to_hex(encode(outgoing{.kind = kind::control, .id = 3, .subject = "ping"})) == ping_hex);
+
+    // Every control envelope courier sends: no type name, correlation 0 (a pong: the ping's id),
+    // no headers; a node in a hello is the one in the sender's routing id.
+    auto node_of = [](const std::string& rid) {
+        REQUIRE(rid.size() == 9);
+        CHECK(rid[0] == 'c');
+        std::uint64_t n = 0;
+        for (int i = 1; i < 9; ++i) n = n << 8 | static_cast<unsigned char>(rid[static_cast<std::size_t>(i)]);
+        return n;
+    };
+    auto plain_control = [](const envelope& e, std::string_view subject) {
+        CHECK(e.kind() == kind::control);
+        CHECK(e.subject() == subject);
+        CHECK(e.type_name().empty());
+        CHECK(e.headers().size() == 0);
+        CHECK(e.id() != 0);
+    };
+    context ctx;
+    SUBCASE("a pusher's hello and ping, and the pusher takes an ack of several tasks") {
+        reliable_pusher producer(ctx, {.heartbeat_interval = 20ms});
+        plain_peer fake(ctx, vector_node);
+        fake.sock.connect(producer.bind(test::bind_endpoint(transport::tcp)));
+        const auto h = fake.next(kind::control, "hello");
+        const auto he = envelope::decode(h);
+        plain_control(he, "hello");
+        CHECK(he.correlation_id() == 0);
+        CHECK(node_of(fake.rid) == producer.producer_id());
+        CHECK(to_hex(he.payload()) == to_hex(hello_payload("pusher", producer.producer_id(), 0)));
+        fake.control("hello", hello_payload("puller", vector_node, 64));
+        const auto p = fake.next(kind::control, "ping");
+        const auto pe = envelope::decode(p);
+        plain_control(pe, "ping");
+        CHECK(pe.correlation_id() == 0);
+        CHECK(pe.payload().empty()); // an empty bin
+        for (int i = 0; i < 3; ++i) REQUIRE(producer.push(job{i}) == status::ok);
+        for (int i = 0; i < 3; ++i) (void)fake.next(kind::message);
+        fake.control("ack", from_hex("93010203")); // [1, 2, 3]: one unit of credit each
+        REQUIRE(producer.drain(5s) == status::ok);
+        CHECK(producer.counters().acknowledged == 3);
+    }
+    SUBCASE("a puller's hello, ack and pong") {
+        reliable_puller worker(ctx, {.window = 64});
+        plain_peer fake(ctx, vector_node);
+        fake.sock.bind(test::bind_endpoint(transport::tcp));
+        worker.connect(fake.sock.get(zmq::sockopt::last_endpoint));
+        REQUIRE(fake.next().empty()); // the puller's probe
+        const auto worker_node = node_of(fake.rid);
+        fake.control("hello", hello_payload("pusher", vector_node, 0));
+        const auto ping = from_hex(ping_hex);
+        fake.send(ping); // vector 8 as it is, id 3
+        const auto payload = encode_payload(job{5}, detail::scratch());
+        const std::vector<std::byte> bytes(payload.begin(), payload.end());
+        fake.send(encode(outgoing{.kind = kind::message, .id = 5, .type_name = "test.Job", .payload = bytes}));
+        auto m = worker.receive(5s);
+        REQUIRE(m.has_value());
+        worker.ack(*m);
+        const auto h = fake.next(kind::control, "hello");
+        const auto he = envelope::decode(h);
+        plain_control(he, "hello");
+        CHECK(to_hex(he.payload()) == to_hex(hello_payload("puller", worker_node, 64)));
+        const auto o = fake.next(kind::control, "pong");
+        const auto oe = envelope::decode(o);
+        plain_control(oe, "pong");
+        CHECK(oe.correlation_id() == 3);
+        CHECK(oe.payload().empty());
+        const auto a = fake.next(kind::control, "ack");
+        const auto ae = envelope::decode(a);
+        plain_control(ae, "ack");
+        CHECK(ae.correlation_id() == 0);
+        CHECK(to_hex(ae.payload()) == "9105"); // msgpack [5] inside the bin
     }
 }

@@ -35,13 +35,16 @@ struct reliable_pusher_options {
     /// Tasks pushed and not yet acknowledged (queued or handed out). push() waits for room up to
     /// its timeout; try_push() answers status::full at once. 1 .. 10,000,000.
     std::size_t max_pending = 10000;
-    /// A task handed out and not acknowledged within this time is handed out again. 1 ms .. 24 h.
+    /// A task handed out and not acknowledged within this time is handed out again, and its puller
+    /// gets no more until it is heard from (a pong, an ack). 1 ms .. 24 h.
     std::chrono::milliseconds visibility_timeout{30000};
-    /// Pullers are checked this often (a probe that fails tells a dead puller at once) and ZMTP
-    /// heartbeats run at this interval. 10 ms .. 1 h.
+    /// Pullers are pinged this often (a ping that cannot be sent tells a dead puller at once; the
+    /// pong of a puller that receives again ends the suspicion a visibility timeout put on it) and
+    /// ZMTP heartbeats run at this interval. 10 ms .. 1 h.
     std::chrono::milliseconds heartbeat_interval{1000};
-    /// A connection whose peer has not answered a heartbeat for this long is closed, and its
-    /// tasks are handed out again. > heartbeat_interval, .. 1 h.
+    /// A connection whose peer has not answered a ZMTP PING for this long is closed (so this to
+    /// this + heartbeat_interval after it was last heard), and its tasks are handed out again.
+    /// > heartbeat_interval, .. 1 h.
     std::chrono::milliseconds heartbeat_timeout{3000};
     /// File of the durable outbox (SQLite); empty: tasks live in memory only. A producer started
     /// again on the same file keeps its producer id and hands out what was not acknowledged.
@@ -54,7 +57,9 @@ struct reliable_pusher_options {
 /// Hands tasks to reliable_pullers, each at most its credit window at a time, and keeps every
 /// task until a puller acknowledges it. Order: tasks are handed out in push order; a task handed
 /// out again goes before newer ones, so a puller sees them out of order only after a failure.
-/// One library thread owns the socket. Move-only owner.
+/// A puller that connects again (its probe on a new connection) gets what it held handed out
+/// again at once. One library thread owns the socket. Move-only owner; a moved-from pusher is
+/// closed (push throws courier::error(closed), drain answers status::closed).
 /// @par Thread safety: push, try_push, drain, counters and pending may be called from any number
 /// of threads at once; bind, connect and close from one.
 class reliable_pusher {
@@ -129,7 +134,9 @@ struct reliable_puller_options {
 
 /// Receives tasks from reliable_pushers and acknowledges them. A task not acknowledged goes to
 /// another puller after the pusher's visibility timeout, or at once when this puller closes or
-/// dies. Move-only owner of one socket. @par Thread safety: one thread at a time.
+/// dies. receive() also answers the pushers' pings: a puller that stops receiving looks stuck to
+/// them once a task of its own times out. Move-only owner of one socket; a moved-from puller is
+/// closed (its calls throw courier::error(closed)). @par Thread safety: one thread at a time.
 class reliable_puller {
 public:
     explicit reliable_puller(context& ctx, reliable_puller_options options = {});
@@ -145,7 +152,7 @@ public:
 
     /// The next task, or nothing if none came within `timeout`. message::producer_id() and
     /// message::id() (the producer's sequence number) identify it. Duplicates and bad input on
-    /// the way are counted and skipped.
+    /// the way are counted and skipped; pings on the way are answered.
     std::optional<message> receive(std::chrono::milliseconds timeout);
     /// Acknowledges a task received from this puller: its pusher forgets it and sends another.
     void ack(const message& task);

