@@ -440,3 +440,23 @@ TEST_CASE("batch: close() of a lossless publisher whose subscriber stopped readi
     CHECK(c.dropped >= 700 - 2 * 10 * 8);
     CHECK(c.timed_out == 0);
 }
+
+// refused: answered full, nothing queued; dropped: accepted, never reached libzmq. A lossy publish
+// refused at a full queue is the former (it used to be counted dropped).
+TEST_CASE("batch: a lossy publish that finds the queue full is refused and counted refused, not dropped" *
+          doctest::timeout(30)) {
+    context ctx;
+    // max_delay 1 s: the open batch waits, so the 1 KiB queue fills.
+    publisher pub(ctx, {.batching = batching{.max_delay = 1s, .max_queued_bytes = 1024, .direct_gap = 1s}});
+    (void)pub.bind(test::bind_endpoint(transport::inproc));
+    std::uint64_t ok = 0, full = 0;
+    for (int i = 0; i < 100; ++i) (pub.publish("t", std::string(50, 'x')) == status::ok ? ok : full)++;
+    CHECK(ok > 0);
+    CHECK(full > 0);
+    CHECK(pub.flush() == status::ok); // a lossy XPUB takes everything at once
+    const auto c = pub.counters();
+    CHECK(c.refused == full);
+    CHECK(c.sent == ok);
+    CHECK(c.dropped == 0);
+    CHECK(c.timed_out == 0);
+}
