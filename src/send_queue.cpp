@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/prctl.h>
+#include <thread>
 
 namespace courier {
 
@@ -73,7 +74,7 @@ send_queue::~send_queue() { close(deadline_after(socket_options_.linger)); }
 courier::counters send_queue::counters() const {
     courier::counters c;
     {
-        std::lock_guard s(socket_mutex_);
+        auto s = lock_socket();
         c = counters_;
     }
     std::lock_guard q(mutex_);
@@ -184,7 +185,7 @@ status send_queue::send(std::string_view topic, std::string_view type, std::span
 
 bool send_queue::send_raw(std::span<zmq::message_t> frames, deadline& until) {
     const bool in_order = flush(until) != flushed::still_queued; // the caller's earlier messages go first
-    std::lock_guard socket_lock(socket_mutex_);
+    auto socket_lock = lock_socket();
     if (!in_order || !send_frames(sock_, frames, until, socket_options_.max_message_size)) {
         ++counters_.timed_out;
         return false;
@@ -207,7 +208,14 @@ bool send_queue::send_direct(std::string_view topic, std::string_view type, std:
     return true;
 }
 
-bool send_queue::send_frame(const pending& p) {
+std::unique_lock<std::mutex> send_queue::lock_socket() const {
+    socket_wanted_.fetch_add(1, std::memory_order_relaxed);
+    std::unique_lock s(socket_mutex_);
+    socket_wanted_.fetch_sub(1, std::memory_order_relaxed);
+    return s;
+}
+
+bool send_queue::send_frame(const pending& p, std::unique_lock<std::mutex>& socket) {
     std::array<zmq::message_t, 2> frames;
     std::size_t n = 0;
     if (with_topic_) frames[n++] = zmq::message_t(p.topic.data(), p.topic.size());
@@ -261,6 +269,12 @@ bool send_queue::send_frame(const pending& p) {
             if (send_frames(sock_, {frames.data(), n}, until, SIZE_MAX)) {
                 counters_.sent += p.count;
                 return true;
+            }
+            if (socket_wanted_.load(std::memory_order_relaxed) != 0) {
+                // Nothing of this frame went out: let bind, connect or counters() have the socket.
+                socket.unlock();
+                while (socket_wanted_.load(std::memory_order_relaxed) != 0) std::this_thread::yield();
+                socket.lock();
             }
         }
         counters_.dropped += p.count;
@@ -316,10 +330,10 @@ void send_queue::run(std::stop_token) {
         std::size_t bytes = 0;
         q.unlock();
         {
-            std::lock_guard s(socket_mutex_);
+            std::unique_lock s(socket_mutex_);
             for (const auto& p : taken) {
                 bytes += p->records.size();
-                if (!send_frame(*p)) first_lost = std::min(first_lost, next);
+                if (!send_frame(*p, s)) first_lost = std::min(first_lost, next);
                 next += p->count;
             }
         }

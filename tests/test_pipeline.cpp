@@ -6,6 +6,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <string>
@@ -339,4 +340,36 @@ TEST_CASE("pipeline: a batching push with no puller returns ok at once, and flus
     c = out.counters();
     CHECK(c.sent == 1);
     CHECK(c.dropped == 1);
+}
+
+// A push before any connect() returns ok and waits in the queue; the connect() must not wait for
+// the sending thread (which holds the socket while it waits for room) or the message would be
+// dropped at its deadline before the puller could ever be reached. Whether the sending thread has
+// taken the message when connect() comes is a race: fifty rounds meet it (the rounds where
+// connect() found the socket held are reported).
+TEST_CASE("pipeline: a batching push before connect() reaches the puller connected after it" * doctest::timeout(60)) {
+    context ctx;
+    puller in(ctx);
+    const auto endpoint = in.bind(test::bind_endpoint(transport::inproc));
+    double slowest_ms = 0;
+    int held = 0;
+    for (int round = 0; round < 50; ++round) {
+        pusher out(ctx, {.socket = {.send_timeout = 10s}, .batching = batching{}});
+        REQUIRE(out.push(task{round, "early"}) == status::ok); // nowhere to go yet: queued
+        std::this_thread::yield(); // the woken sending thread may take it first
+        const auto start = std::chrono::steady_clock::now();
+        out.connect(endpoint);
+        const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+        slowest_ms = std::max(slowest_ms, ms);
+        if (ms >= 1) ++held;
+        auto got = in.receive<task>(5s);
+        REQUIRE_MESSAGE(got.has_value(), "round " << round);
+        CHECK(got->id == round);
+        CHECK(out.flush() == status::ok);
+        const auto c = out.counters();
+        CHECK(c.sent == 1);
+        CHECK(c.dropped == 0);
+    }
+    MESSAGE("connect() found the socket held in " << held << " of 50 rounds; the slowest took " << slowest_ms
+                                                 << " ms (send_timeout 10 s)");
 }

@@ -93,6 +93,9 @@ public:
 
     /// Serialises other uses of the socket (bind, connect) with the sending thread.
     std::mutex& socket_mutex() noexcept { return socket_mutex_; }
+    /// Takes socket_mutex() even while the sending thread waits for room in libzmq: it gives the
+    /// socket way between two wait_slices (a connect() may be what brings the room).
+    std::unique_lock<std::mutex> lock_socket() const;
     courier::counters counters() const;
 
 private:
@@ -105,7 +108,7 @@ private:
         clock::time_point opened{}; // when its first message was queued: it must leave by opened + send_timeout
     };
     void run(std::stop_token);
-    bool send_frame(const pending& p); // under socket_mutex_; false if dropped (counted)
+    bool send_frame(const pending& p, std::unique_lock<std::mutex>& socket); // false if dropped (counted)
     bool send_direct(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
                      header_list headers); // under socket_mutex_; one try, no wait
     std::unique_ptr<pending> fresh();
@@ -117,6 +120,7 @@ private:
     topic_sequences* const sequences_;
 
     mutable std::mutex socket_mutex_; // guards sock_ and counters_
+    mutable std::atomic<unsigned> socket_wanted_{0}; // threads in lock_socket(), waiting for it
     courier::counters counters_{};
 
     mutable spin_mutex mutex_;             // guards everything below

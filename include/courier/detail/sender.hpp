@@ -71,7 +71,7 @@ public:
     bool batched() const noexcept { return queue_ != nullptr; }
     /// Holds the socket against the batching thread (an empty lock without batching).
     std::unique_lock<std::mutex> lock_socket() {
-        return queue_ ? std::unique_lock<std::mutex>(queue_->socket_mutex()) : std::unique_lock<std::mutex>();
+        return queue_ ? queue_->lock_socket() : std::unique_lock<std::mutex>();
     }
     /// The socket if nobody else holds it now (always, without batching).
     std::unique_lock<std::mutex> try_lock_socket() {
