@@ -50,7 +50,8 @@ public:
     [[nodiscard]] status flush() { return sender_.flush(); }
 
     /// Pushes `value`: status::ok once libzmq (or, with batching, the queue) has it,
-    /// status::timeout if no room (with batching: in the queue) came in time. Throws courier::error(message_too_large) or (closed).
+    /// status::timeout if no room (with batching: in the queue) came in time. Throws
+    /// courier::error(message_too_large) or (closed).
     template <class T>
     [[nodiscard]] status push(const T& value, header_list headers = {}) {
         return push_payload(type_name<T>::value, encode_payload(value, detail::scratch()), headers,
