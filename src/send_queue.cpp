@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/prctl.h>
+#include <thread>
 
 namespace courier {
 
@@ -68,16 +69,15 @@ send_queue::send_queue(zmq::socket_ref sock, bool with_topic, const socket_optio
     sender_ = std::jthread([this](std::stop_token stop) { run(stop); });
 }
 
-send_queue::~send_queue() { close(); }
+send_queue::~send_queue() { close(deadline_after(socket_options_.linger)); }
 
 courier::counters send_queue::counters() const {
     courier::counters c;
     {
-        std::lock_guard s(socket_mutex_);
+        auto s = lock_socket();
         c = counters_;
     }
     std::lock_guard q(mutex_);
-    c.dropped = dropped_;
     c.refused += refused_;
     c.timed_out += refused_timeouts_;
     return c;
@@ -93,7 +93,7 @@ std::unique_ptr<send_queue::pending> send_queue::fresh() {
 }
 
 status send_queue::send(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
-                        header_list headers, deadline& until, bool may_wait, bool refuse) {
+                        header_list headers, deadline& until, bool may_wait) {
     if (payload.size() + topic.size() + type.size() + prefix_reserve > socket_options_.max_message_size)
         throw error(errc::message_too_large, "send: a payload of " + std::to_string(payload.size()) +
                                                  " bytes is over max_message_size (" +
@@ -107,10 +107,13 @@ status send_queue::send(std::string_view topic, std::string_view type, std::span
         last_idle_call_ = now;
         if (now - previous >= options_.direct_gap) {
             // Low load: send from this thread (nothing is queued or being sent: order is kept).
+            // One try: a batching send waits only for room in the queue, never in libzmq.
             std::unique_lock socket_lock(socket_mutex_, std::try_to_lock);
             if (socket_lock) {
                 q.unlock();
-                return send_direct(topic, type, payload, headers, until, refuse);
+                if (send_direct(topic, type, payload, headers)) return status::ok;
+                socket_lock.unlock();
+                q.lock(); // libzmq has no room now: queue it, as under load
             }
         }
     }
@@ -134,7 +137,7 @@ status send_queue::send(std::string_view topic, std::string_view type, std::span
         if (stopping_) throw error(errc::closed, "send: the sender is closed");
         if (queued_bytes_ == 0 || queued_bytes_ + bytes <= options_.max_queued_bytes) break;
         if (!may_wait) {
-            ++(refuse ? refused_ : dropped_);
+            ++refused_;
             return status::full;
         }
         if (sender_waiting_ || sender_napping_) wake_.notify_one();
@@ -156,7 +159,7 @@ status send_queue::send(std::string_view topic, std::string_view type, std::span
         open_->type.assign(type);
         open_->whole = !whole.empty();
         open_->timestamp_ns = now_ns();
-        if (options_.max_delay.count() > 0) open_->opened = clock::now();
+        open_->opened = clock::now(); // one clock read per batch: its deadline
     }
     if (open_->whole) {
         open_->records = std::move(whole);
@@ -181,7 +184,9 @@ status send_queue::send(std::string_view topic, std::string_view type, std::span
 }
 
 bool send_queue::send_raw(std::span<zmq::message_t> frames, deadline& until) {
-    if (!send_frames(sock_, frames, until, socket_options_.max_message_size)) {
+    const bool in_order = flush(until) != flushed::still_queued; // the caller's earlier messages go first
+    auto socket_lock = lock_socket();
+    if (!in_order || !send_frames(sock_, frames, until, socket_options_.max_message_size)) {
         ++counters_.timed_out;
         return false;
     }
@@ -189,23 +194,28 @@ bool send_queue::send_raw(std::span<zmq::message_t> frames, deadline& until) {
     return true;
 }
 
-status send_queue::send_direct(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
-                               header_list headers, deadline& until, bool refuse) {
+bool send_queue::send_direct(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
+                             header_list headers) {
     // A number is used only if the message leaves (as without batching).
     std::uint64_t* last = sequences_ ? &sequences_->last(topic) : nullptr;
     auto m = last ? numbered_message_of(with_topic_, topic, type, payload, headers, *last + 1,
                                         sequences_->publisher_id())
                   : message_of(with_topic_, topic, type, payload, headers);
-    if (!send_frames(sock_, m.all(), until, socket_options_.max_message_size)) {
-        ++(refuse ? counters_.refused : counters_.timed_out);
-        return refuse ? status::full : status::timeout;
-    }
+    auto once = deadline::at(clock::time_point{}); // passed: one try, no wait
+    if (!send_frames(sock_, m.all(), once, socket_options_.max_message_size)) return false;
     ++counters_.sent;
     if (last) ++*last;
-    return status::ok;
+    return true;
 }
 
-bool send_queue::send_frame(const pending& p) {
+std::unique_lock<std::mutex> send_queue::lock_socket() const {
+    socket_wanted_.fetch_add(1, std::memory_order_relaxed);
+    std::unique_lock s(socket_mutex_);
+    socket_wanted_.fetch_sub(1, std::memory_order_relaxed);
+    return s;
+}
+
+bool send_queue::send_frame(const pending& p, std::unique_lock<std::mutex>& socket) {
     std::array<zmq::message_t, 2> frames;
     std::size_t n = 0;
     if (with_topic_) frames[n++] = zmq::message_t(p.topic.data(), p.topic.size());
@@ -242,13 +252,32 @@ bool send_queue::send_frame(const pending& p) {
         std::memcpy(w.position(), p.records.data(), p.records.size());
         frames[n++] = std::move(body);
     }
+    // The batch's one deadline, fixed when it was opened (not when it is taken: a queue of batches
+    // behind a missing peer would wait send_timeout each), or close()'s, if sooner. The first try
+    // neither waits nor reads the clock; after that the thread blocks inside libzmq at most
+    // wait_slice at a time, so that a close() while it waits is seen in time.
+    const auto expires = p.opened + socket_options_.send_timeout;
     try {
-        auto until = deadline::after(socket_options_.send_timeout);
-        if (send_frames(sock_, {frames.data(), n}, until, SIZE_MAX)) {
-            counters_.sent += p.count;
-            return true;
+        for (bool tried = false;; tried = true) {
+            const auto stop_by = stop_by_.load(std::memory_order_acquire);
+            auto until = deadline::at(clock::time_point{});
+            if (tried || stop_by != clock::time_point::max()) {
+                const auto now = clock::now();
+                if (now >= stop_by || (tried && now >= expires)) break;
+                if (tried) until = deadline::at(std::min({expires, stop_by, now + wait_slice}));
+            }
+            if (send_frames(sock_, {frames.data(), n}, until, SIZE_MAX)) {
+                counters_.sent += p.count;
+                return true;
+            }
+            if (socket_wanted_.load(std::memory_order_relaxed) != 0) {
+                // Nothing of this frame went out: let bind, connect or counters() have the socket.
+                socket.unlock();
+                while (socket_wanted_.load(std::memory_order_relaxed) != 0) std::this_thread::yield();
+                socket.lock();
+            }
         }
-        counters_.timed_out += p.count;
+        counters_.dropped += p.count;
     } catch (const error&) {
         counters_.failed += p.count; // the context was shut down: nothing can be sent any more
     }
@@ -296,20 +325,24 @@ void send_queue::run(std::stop_token) {
         if (taken.empty()) continue;
         loaded = true;
         sender_busy_ = true;
+        // Messages are numbered in the order they were queued; those taken now follow done_.
+        std::uint64_t next = done_, first_lost = UINT64_MAX;
+        std::size_t bytes = 0;
         q.unlock();
-        std::size_t bytes = 0, messages = 0;
         {
-            std::lock_guard s(socket_mutex_);
+            std::unique_lock s(socket_mutex_);
             for (const auto& p : taken) {
                 bytes += p->records.size();
-                messages += p->count;
-                send_frame(*p);
+                if (!send_frame(*p, s)) first_lost = std::min(first_lost, next);
+                next += p->count;
             }
         }
         q.lock();
         sender_busy_ = false;
         queued_bytes_ -= bytes;
-        done_ += messages;
+        done_ = next;
+        for (auto* f : flushes_)
+            if (first_lost < f->target) f->lost = true;
         for (auto& p : taken)
             if (spare_.size() < 16) spare_.push_back(std::move(p));
         taken.clear();
@@ -318,20 +351,28 @@ void send_queue::run(std::stop_token) {
     }
 }
 
-void send_queue::flush() {
+send_queue::flushed send_queue::flush(deadline& until) {
     std::unique_lock q(mutex_);
-    const auto target = queued_;
-    if (done_ >= target) return;
+    flush_waiter waiter{.target = queued_};
+    if (done_ >= waiter.target) return flushed::all_sent;
     flushing_ = true;
     if (sender_waiting_ || sender_napping_) wake_.notify_one();
+    flushes_.push_back(&waiter);
     ++waiting_callers_;
-    progress_.wait(q, [&] { return done_ >= target; });
+    const auto done = [&] { return done_ >= waiter.target; };
+    // Every message queued now has a deadline at most send_timeout away: `never` is bounded too.
+    if (until.when() == clock::time_point::max()) progress_.wait(q, done);
+    else progress_.wait_until(q, until.when(), done);
     --waiting_callers_;
+    flushes_.erase(std::find(flushes_.begin(), flushes_.end(), &waiter));
+    if (!done()) return flushed::still_queued;
+    return waiter.lost ? flushed::some_dropped : flushed::all_sent;
 }
 
-void send_queue::close() noexcept {
+void send_queue::close(clock::time_point by) noexcept {
     {
         std::lock_guard q(mutex_);
+        if (!stopping_) stop_by_.store(by, std::memory_order_release);
         stopping_ = true;
     }
     wake_.notify_all();

@@ -1,6 +1,8 @@
 #include "courier/detail/sender.hpp"
 
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <mutex>
 #include <random>
 
@@ -47,12 +49,25 @@ void sender::connect(std::string_view endpoint) {
     socket_.connect(endpoint);
 }
 
-void sender::flush() {
-    if (queue_) queue_->flush();
+status sender::flush() {
+    if (!queue_) return status::ok;
+    auto never = deadline::never(); // bounded by the queued messages' own deadlines
+    return queue_->flush(never) == send_queue::flushed::all_sent ? status::ok : status::timeout;
 }
 
 void sender::close() noexcept {
-    if (queue_) queue_->close();
+    if (queue_ && socket_.is_open()) {
+        // linger bounds the whole close: courier's queue first, then libzmq with what is left.
+        const auto by = deadline_after(socket_.options().linger);
+        queue_->close(by);
+        const auto left = std::max(std::chrono::ceil<std::chrono::milliseconds>(by - clock::now()),
+                                   std::chrono::milliseconds(0));
+        try {
+            socket_.native().set(zmq::sockopt::linger, static_cast<int>(left.count()));
+        } catch (const zmq::error_t&) {
+            // the context is shut down: libzmq discards what it holds whatever linger says
+        }
+    }
     socket_.close();
 }
 
@@ -70,7 +85,7 @@ status sender::send_now(std::span<zmq::message_t> frames, deadline& until, when_
 
 status sender::send(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
                     header_list headers, deadline& until, when_full full) {
-    if (queue_) return queue_->send(topic, type, payload, headers, until, full == when_full::wait, full == when_full::refuse);
+    if (queue_) return queue_->send(topic, type, payload, headers, until, full == when_full::wait);
     if (!sequences_) {
         auto m = message_of(with_topic_, topic, type, payload, headers);
         return send_now(m.all(), until, full);
@@ -86,8 +101,6 @@ status sender::send(std::string_view topic, std::string_view type, std::span<con
 
 status sender::send_raw(std::span<zmq::message_t> frames, deadline& until) {
     if (!queue_) return socket_.send(frames, until) ? status::ok : status::timeout;
-    queue_->flush(); // the caller's earlier messages go first
-    std::lock_guard lock(queue_->socket_mutex());
     return queue_->send_raw(frames, until) ? status::ok : status::timeout;
 }
 

@@ -476,7 +476,7 @@ TEST_CASE("fields: described structs travel through pushers and pullers, batched
             o.id = static_cast<std::uint64_t>(i);
             REQUIRE(out.push(o) == status::ok);
         }
-        out.flush();
+        CHECK(out.flush() == status::ok);
         for (int i = 0; i < count; ++i) {
             auto got = in.receive<order>(std::chrono::seconds(5));
             REQUIRE(got.has_value());

@@ -6,6 +6,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <string>
@@ -294,10 +295,81 @@ TEST_CASE("pipeline: try_push on a batching pusher answers full when the queue i
     }
     CHECK(ok > 0);
     CHECK(full > 0);
-    out.flush(); // with no puller, everything queued times out in the sending thread
+    // With no puller, everything queued is dropped send_timeout after its push.
+    CHECK(out.flush() == status::timeout);
     const auto c = out.counters();
     CHECK(c.refused == full);
-    CHECK(c.dropped == 0);
+    CHECK(c.dropped == ok);
     CHECK(c.sent == 0);
-    CHECK(c.timed_out == ok);
+    CHECK(c.timed_out == 0);
+}
+
+// Issue 9: a single push with no puller used to wait for one in the calling thread, send_timeout
+// long, and end in status::timeout, while a push under load returned ok at once. One contract
+// now: a batching push waits only for room in its queue; the queued message then has
+// send_timeout to find a puller, or is dropped and counted, which flush() reports.
+TEST_CASE("pipeline: a batching push with no puller returns ok at once, and flush() reports it dropped" *
+          doctest::timeout(30)) {
+    context ctx;
+    pusher out(ctx, {.socket = {.linger = 500ms, .send_timeout = 1s}, .batching = batching{}});
+    (void)out.bind(test::bind_endpoint(transport::tcp));
+    auto start = std::chrono::steady_clock::now();
+    const auto pushed = out.push(task{1, "nobody"});
+    const auto push_took = std::chrono::steady_clock::now() - start;
+    start = std::chrono::steady_clock::now();
+    const auto flushed = out.flush();
+    const auto flush_took = std::chrono::steady_clock::now() - start;
+    MESSAGE("push took " << std::chrono::duration<double, std::milli>(push_took).count() << " ms, flush "
+                         << std::chrono::duration<double, std::milli>(flush_took).count()
+                         << " ms (send_timeout 1 s)");
+    CHECK(pushed == status::ok);
+    CHECK(flushed == status::timeout);
+    CHECK(flush_took <= 5s); // 5 x send_timeout
+    auto c = out.counters();
+    CHECK(c.sent == 0);
+    CHECK(c.dropped == 1);
+    CHECK(c.timed_out == 0);
+    // The same pusher delivers once a puller is there.
+    puller in(ctx);
+    out.connect(in.bind(test::bind_endpoint(transport::inproc)));
+    REQUIRE(out.push(task{2, "somebody"}) == status::ok);
+    CHECK(out.flush() == status::ok);
+    auto got = in.receive<task>(5s);
+    REQUIRE(got.has_value());
+    CHECK(got->id == 2);
+    c = out.counters();
+    CHECK(c.sent == 1);
+    CHECK(c.dropped == 1);
+}
+
+// A push before any connect() returns ok and waits in the queue; the connect() must not wait for
+// the sending thread (which holds the socket while it waits for room) or the message would be
+// dropped at its deadline before the puller could ever be reached. Whether the sending thread has
+// taken the message when connect() comes is a race: fifty rounds meet it (the rounds where
+// connect() found the socket held are reported).
+TEST_CASE("pipeline: a batching push before connect() reaches the puller connected after it" * doctest::timeout(60)) {
+    context ctx;
+    puller in(ctx);
+    const auto endpoint = in.bind(test::bind_endpoint(transport::inproc));
+    double slowest_ms = 0;
+    int held = 0;
+    for (int round = 0; round < 50; ++round) {
+        pusher out(ctx, {.socket = {.send_timeout = 10s}, .batching = batching{}});
+        REQUIRE(out.push(task{round, "early"}) == status::ok); // nowhere to go yet: queued
+        std::this_thread::yield(); // the woken sending thread may take it first
+        const auto start = std::chrono::steady_clock::now();
+        out.connect(endpoint);
+        const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+        slowest_ms = std::max(slowest_ms, ms);
+        if (ms >= 1) ++held;
+        auto got = in.receive<task>(5s);
+        REQUIRE_MESSAGE(got.has_value(), "round " << round);
+        CHECK(got->id == round);
+        CHECK(out.flush() == status::ok);
+        const auto c = out.counters();
+        CHECK(c.sent == 1);
+        CHECK(c.dropped == 0);
+    }
+    MESSAGE("connect() found the socket held in " << held << " of 50 rounds; the slowest took " << slowest_ms
+                                                 << " ms (send_timeout 10 s)");
 }

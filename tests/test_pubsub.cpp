@@ -581,11 +581,11 @@ TEST_CASE("pubsub: try_publish answers full when the batching queue is full, and
         }
     }
     CHECK(full == 1);
-    pub.flush(); // everything queued has left or timed out
+    (void)pub.flush(); // everything queued has left, or was dropped send_timeout after its publish
     const auto c = pub.counters();
     CHECK(c.refused == full);
-    CHECK(c.dropped == 0);
-    CHECK(c.sent + c.timed_out == ok);
+    CHECK(c.timed_out == 0);
+    CHECK(c.sent + c.dropped == ok);
 }
 
 TEST_CASE("pubsub: streams forgotten beyond the limits start again without a false gap" * doctest::timeout(30)) {

@@ -17,8 +17,9 @@ namespace courier {
 struct socket_options {
     /// How long libzmq goes on delivering queued outgoing messages after close(); destroying the
     /// context waits for them at most this long. close() itself does not wait for the network (a
-    /// reliable_pusher's waits up to this long for acknowledgements). 0 .. 1 h; never infinite, so
-    /// closing a socket or its context never hangs.
+    /// reliable_pusher's waits up to this long for acknowledgements; a batching sender's gives its
+    /// own queue until this long to reach libzmq, and libzmq what is left). 0 .. 1 h; never
+    /// infinite, so closing a socket or its context never hangs.
     std::chrono::milliseconds linger{1000};
     /// Largest frame accepted from a peer (ZMQ_MAXMSGSIZE; a peer sending more is disconnected,
     /// and a connection this socket made is then redialled by courier: counters::cut_offs)
@@ -29,9 +30,10 @@ struct socket_options {
     int send_hwm = 1000;
     /// Messages queued per peer on the receiving side. >= 1.
     int receive_hwm = 1000;
-    /// Longest a pusher's push, a lossless publisher's publish (and a batching sender's thread)
-    /// waits for room before status::timeout. Lossy publishers never wait; a client's send waits
-    /// until its attempt's deadline. 0 .. 1 h.
+    /// Longest a pusher's push or a lossless publisher's publish waits for room (with batching:
+    /// in the queue) before status::timeout; with batching also how long a queued message may
+    /// wait for room in libzmq before it is dropped (counters::dropped). Lossy publishers never
+    /// wait; a client's send waits until its attempt's deadline. 0 .. 1 h.
     std::chrono::milliseconds send_timeout{5000};
     /// Bounds on decoding what peers send.
     decode_limits limits{};
@@ -56,13 +58,13 @@ struct counters {
     std::uint64_t late = 0;      ///< replies that came after their call had ended, dropped
     std::uint64_t failed = 0;    ///< requests answered with an error (handler threw, unknown method)
     std::uint64_t unroutable = 0; ///< replies dropped because the caller was gone or full
-    std::uint64_t dropped = 0;    ///< messages a batching publisher refused because its queue was full
+    std::uint64_t dropped = 0;    ///< messages a batching sender accepted but could not hand to libzmq in time
     std::uint64_t acknowledged = 0; ///< tasks acknowledged (reliable pipeline)
     std::uint64_t redelivered = 0;  ///< tasks handed out again after a puller died, left or timed out
     std::uint64_t expired = 0;      ///< hand-outs whose visibility timeout passed unacknowledged
     std::uint64_t duplicates = 0;   ///< tasks received again and dropped (acknowledged again)
     std::uint64_t gaps = 0;         ///< messages a subscriber knows it missed (sequence gaps)
-    std::uint64_t refused = 0;      ///< try_push / try_publish answered status::full
+    std::uint64_t refused = 0;      ///< try_push / try_publish (or a lossy batching publish) answered status::full
     /// Connections this socket made that libzmq dropped for good (a protocol error such as a
     /// frame over max_message_size; libzmq never redials after one) and courier redialled
     /// (event_kind::cut_off; docs/patterns/*.md, "Cut-off connections").

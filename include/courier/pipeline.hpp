@@ -28,7 +28,10 @@ struct pusher_options {
 /// Sends typed messages to pullers, round-robin. A push waits while every puller is send_hwm
 /// messages behind (or none is connected), at most socket.send_timeout or the timeout given;
 /// try_push never waits.
-/// With batching, a push waits only for room in the queue; a batch goes whole to one puller.
+/// With batching, a push waits only for room in the queue (max_queued_bytes), never for a
+/// puller: with no puller it returns status::ok at once. A queued message that no puller has room
+/// for within send_timeout of its push is dropped and counted (counters().dropped), so that
+/// sent + dropped == pushes that returned ok. A batch goes whole to one puller.
 /// Move-only owner of one socket. @par Thread safety: one thread at a time; with batching set,
 /// push(), try_push(), flush() and counters() may be called from any number of threads at once.
 class pusher {
@@ -37,14 +40,18 @@ public:
 
     std::string bind(std::string_view endpoint) { return sender_.bind(endpoint); }
     void connect(std::string_view endpoint) { sender_.connect(endpoint); }
-    /// Flushes what is queued (batching), then closes the socket. Idempotent.
+    /// Closes the socket; idempotent. With batching, what is queued has until socket.linger from
+    /// now to be handed to libzmq; the rest is dropped and counted (counters().dropped), and
+    /// libzmq keeps what is left of linger for what it holds. Returns within linger plus a few ms.
     void close() noexcept { sender_.close(); }
-    /// Returns once everything pushed before the call was handed to libzmq (or, after
-    /// send_timeout without room, dropped and counted as timed_out).
-    void flush() { sender_.flush(); }
+    /// With batching: waits until every message queued at the call has been handed to libzmq
+    /// (status::ok) or, finding no room within send_timeout of its push, dropped and counted
+    /// (status::timeout). Returns within socket.send_timeout plus a few ms. Without batching: ok.
+    [[nodiscard]] status flush() { return sender_.flush(); }
 
     /// Pushes `value`: status::ok once libzmq (or, with batching, the queue) has it,
-    /// status::timeout if no room came in time. Throws courier::error(message_too_large) or (closed).
+    /// status::timeout if no room (with batching: in the queue) came in time. Throws
+    /// courier::error(message_too_large) or (closed).
     template <class T>
     [[nodiscard]] status push(const T& value, header_list headers = {}) {
         return push_payload(type_name<T>::value, encode_payload(value, detail::scratch()), headers,
@@ -63,7 +70,8 @@ public:
                             std::chrono::milliseconds(0), true);
     }
     /// Pushes `body` as it is, with no envelope: for pullers that receive_raw, and plain zmq
-    /// peers. Unbatched; on a batching pusher it waits for the queue to drain first.
+    /// peers. Unbatched; on a batching pusher it waits, within the same timeout, for the queue
+    /// to drain first (status::timeout, nothing sent, if it does not).
     [[nodiscard]] status push_raw(bytes_view body, std::chrono::milliseconds timeout);
     [[nodiscard]] status push_raw(bytes_view body) { return push_raw(body, sender_.options().send_timeout); }
     /// Pushes an already encoded payload under `type`; `try_only` as try_push (`timeout` unused).

@@ -53,7 +53,8 @@ struct publisher_options {
 /// that subscriber, and libzmq learns what a subscriber has read only now and then, so a burst of
 /// more than send_hwm messages can lose its tail even to a subscriber that keeps up. Lossless:
 /// waits for room instead (publisher_options::delivery). With batching, a message that finds the
-/// queue full is dropped and counted (lossy) or waits for room (lossless).
+/// queue full is refused, status::full (lossy), or waits for room in the queue (lossless); a queued
+/// message the sending thread cannot hand to libzmq within send_timeout is dropped and counted.
 /// The socket is an XPUB: it sees subscriptions, so wait_for_subscribers() can wait for readers.
 /// Move-only owner of one socket. @par Thread safety: one thread at a time; with batching set,
 /// publish(), try_publish(), flush(), subscribers(), wait_for_subscribers() and counters() may be
@@ -64,15 +65,20 @@ public:
 
     std::string bind(std::string_view endpoint) { return sender_.bind(endpoint); }
     void connect(std::string_view endpoint) { sender_.connect(endpoint); }
-    /// Flushes what is queued (batching), then closes the socket. Idempotent.
+    /// Closes the socket; idempotent. With batching, what is queued has until socket.linger from
+    /// now to be handed to libzmq; the rest is dropped and counted (counters().dropped), and
+    /// libzmq keeps what is left of linger for what it holds. Returns within linger plus a few ms.
     void close() noexcept { sender_.close(); }
-    /// Returns once everything published before the call was handed to libzmq. Without
-    /// batching there is nothing to wait for.
-    void flush() { sender_.flush(); }
+    /// With batching: waits until every message queued at the call has been handed to libzmq
+    /// (status::ok) or, finding no room within send_timeout of its publish (lossless), dropped and
+    /// counted (status::timeout). Returns within socket.send_timeout plus a few ms. Without
+    /// batching there is nothing to wait for: ok.
+    [[nodiscard]] status flush() { return sender_.flush(); }
 
     /// Publishes `value` on `topic`: status::ok once libzmq (or the batching queue) has it. Lossy:
-    /// never waits; status::full if the batching queue was full (dropped, counted). Lossless: waits
-    /// for room up to send_timeout, then status::timeout (nothing sent). Throws
+    /// never waits; status::full if the batching queue was full (nothing queued, counted refused).
+    /// Lossless: waits for room (with batching: in the queue) up to send_timeout, then
+    /// status::timeout (nothing sent). Throws
     /// courier::error(message_too_large) or (closed).
     template <class T>
     status publish(std::string_view topic, const T& value, header_list headers = {}) {
@@ -104,8 +110,9 @@ public:
     /// This publisher's id, random, carried by every message (message::correlation_id()).
     std::uint64_t id() const noexcept { return sender_.publisher_id(); }
 
-    /// sent, timed_out (lossless publish without room), refused (try_publish), dropped (batching
-    /// queue full, lossy).
+    /// sent, timed_out (lossless publish without room), refused (try_publish; with batching, a
+    /// publish that found the queue full), dropped (batching: accepted, but not handed to libzmq
+    /// within send_timeout or before close()'s linger).
     courier::counters counters() const { return sender_.counters(); }
     /// The libzmq socket (an XPUB). With batching, the sending thread uses it too: leave it alone.
     zmq::socket_t& native() noexcept { return sender_.native(); }

@@ -40,13 +40,18 @@ private:
 };
 
 /// Takes messages from any number of threads and sends them through one socket. A call that
-/// finds the sender idle, and comes more than direct_gap after the previous one, sends at once
-/// from the calling thread; otherwise it appends to the open batch, which the sending thread
-/// takes, with whatever else accumulated, when it is free. Under load (the sending thread found
-/// work) it then naps for direct_gap before it looks again, so that producers append without
-/// waking it and batches fill; it sleeps until woken once a nap finds nothing. Per calling
-/// thread, order is kept.
-/// @par Thread safety: every member may be called from any thread.
+/// finds the sender idle, and comes more than direct_gap after the previous one, tries once to hand
+/// its message to libzmq from the calling thread; otherwise (or if libzmq has no room) it appends
+/// to the open batch, which the sending thread takes, with whatever else accumulated, when it is
+/// free. Under load (the sending thread found work) it then naps for direct_gap before it looks
+/// again, so that producers append without waking it and batches fill; it sleeps until woken once
+/// a nap finds nothing. Per calling thread, order is kept.
+/// Every batch has one deadline, fixed when its first message is queued: send_timeout later (or
+/// close()'s, if sooner). The sending thread waits for room in libzmq until then; a batch that
+/// finds none is dropped and counted (counters().dropped), so that sent + dropped (+ failed, once
+/// the context is shut down) == messages accepted, and flush() and close() are bounded whatever
+/// is queued.
+/// @par Thread safety: every member may be called from any thread; close() from one at a time.
 class send_queue {
 public:
     /// `sock` must outlive the queue; the queue is its only user until close() returns.
@@ -58,22 +63,39 @@ public:
     send_queue(const send_queue&) = delete;
     send_queue& operator=(const send_queue&) = delete;
 
-    /// Sends or queues one message. `may_wait`: wait for queue room until `deadline` (pusher)
-    /// or refuse at once with status::full (publisher), counted as dropped, or with `refuse`
-    /// (try_push, try_publish) as refused, as is a direct send that finds no room by `until`.
+    /// Sends or queues one message: status::ok once libzmq or the queue has it. Waits only for
+    /// room in the queue: until `deadline` if `may_wait` (then status::timeout, counted timed_out),
+    /// else status::full at once, counted refused (a lossy publish, try_push, try_publish).
     status send(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
-                header_list headers, deadline& until, bool may_wait, bool refuse = false);
-    /// Returns once every message queued before the call has been handed to libzmq (or dropped
-    /// after send_timeout, counted as timed_out).
-    void flush();
-    /// Flushes, then stops the sending thread. Idempotent.
-    void close() noexcept;
+                header_list headers, deadline& until, bool may_wait);
 
-    /// Sends frames as they are; the caller holds socket_mutex(). False on timeout (counted).
+    /// How a flush ended.
+    enum class flushed {
+        all_sent,     ///< every message queued at the call was handed to libzmq
+        some_dropped, ///< each was handed to libzmq or dropped (its deadline passed), at least one dropped
+        still_queued, ///< `until` passed first: some are still queued (and stay so)
+    };
+    /// Waits until every message queued at the call has been handed to libzmq or dropped, or
+    /// until `until`. Bounded by send_timeout whatever `until` says: that is the latest deadline
+    /// of a message queued at the call.
+    flushed flush(deadline& until);
+    /// Stops taking messages, gives what is queued until `by` to leave, drops (and counts) the
+    /// rest, and stops the sending thread: returns by `by` plus at most one wait_slice and the
+    /// time to count the rest. Idempotent (a later call does not move `by`).
+    void close(clock::time_point by) noexcept;
+
+    /// Sends frames as they are, after what is queued (waiting for it until `until`). False on
+    /// timeout (counted timed_out).
     bool send_raw(std::span<zmq::message_t> frames, deadline& until);
+
+    /// The longest the sending thread blocks inside libzmq before it looks at close()'s deadline.
+    static constexpr std::chrono::milliseconds wait_slice{10};
 
     /// Serialises other uses of the socket (bind, connect) with the sending thread.
     std::mutex& socket_mutex() noexcept { return socket_mutex_; }
+    /// Takes socket_mutex() even while the sending thread waits for room in libzmq: it gives the
+    /// socket way between two wait_slices (a connect() may be what brings the room).
+    std::unique_lock<std::mutex> lock_socket() const;
     courier::counters counters() const;
 
 private:
@@ -83,12 +105,12 @@ private:
         std::size_t count = 0;
         std::int64_t timestamp_ns = 0;
         bool whole = false;
-        clock::time_point opened{};
+        clock::time_point opened{}; // when its first message was queued: it must leave by opened + send_timeout
     };
     void run(std::stop_token);
-    bool send_frame(const pending& p); // under socket_mutex_
-    status send_direct(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
-                       header_list headers, deadline& until, bool refuse);
+    bool send_frame(const pending& p, std::unique_lock<std::mutex>& socket); // false if dropped (counted)
+    bool send_direct(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
+                     header_list headers); // under socket_mutex_; one try, no wait
     std::unique_ptr<pending> fresh();
 
     zmq::socket_ref sock_;
@@ -98,6 +120,7 @@ private:
     topic_sequences* const sequences_;
 
     mutable std::mutex socket_mutex_; // guards sock_ and counters_
+    mutable std::atomic<unsigned> socket_wanted_{0}; // threads in lock_socket(), waiting for it
     courier::counters counters_{};
 
     mutable spin_mutex mutex_;             // guards everything below
@@ -106,11 +129,17 @@ private:
     std::vector<std::unique_ptr<pending>> ready_, spare_;
     std::unique_ptr<pending> open_;
     std::size_t queued_bytes_ = 0;
-    std::uint64_t queued_ = 0, done_ = 0, dropped_ = 0, refused_ = 0, refused_timeouts_ = 0;
+    std::uint64_t queued_ = 0, done_ = 0, refused_ = 0, refused_timeouts_ = 0; // done_: sent or dropped
+    struct flush_waiter {
+        std::uint64_t target; // queued_ at the call: messages [done_ then, target) are waited for
+        bool lost = false;    // one of them was dropped
+    };
+    std::vector<flush_waiter*> flushes_; // flushes waiting now
     std::size_t waiting_callers_ = 0; // callers waiting on progress_
     bool sender_waiting_ = false, sender_napping_ = false, sender_busy_ = false, flushing_ = false,
          stopping_ = false;
     clock::time_point last_idle_call_{}; // the last call that found the queue idle
+    std::atomic<clock::time_point> stop_by_{clock::time_point::max()}; // close()'s deadline, read while sending
     std::jthread sender_;
 };
 

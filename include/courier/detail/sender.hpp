@@ -21,7 +21,7 @@ namespace courier::detail {
 /// What a send does when there is no room (in libzmq, or in the batching queue).
 enum class when_full {
     wait,   ///< wait until the deadline, then status::timeout (counted timed_out)
-    drop,   ///< batching queue full: drop at once, status::full (counted dropped)
+    drop,   ///< batching queue full: status::full at once, nothing queued (counted refused): lossy publish
     refuse, ///< status::full at once, nothing sent (counted refused): try_push, try_publish
 };
 
@@ -42,10 +42,27 @@ public:
     /// `max_topics` > 0 numbers messages per topic (a publisher); 0 leaves ids global (a pusher).
     sender(context& ctx, zmq::socket_type type, bool with_topic, const socket_options& options,
            std::optional<batching> batch, std::size_t max_topics = 0);
+    ~sender() { close(); }
+    sender(sender&&) noexcept = default;
+    /// Closes this sender first (its sending thread must stop before its socket goes).
+    sender& operator=(sender&& other) noexcept {
+        if (this != &other) {
+            close();
+            queue_ = std::move(other.queue_);
+            sequences_ = std::move(other.sequences_);
+            socket_ = std::move(other.socket_);
+            with_topic_ = other.with_topic_;
+        }
+        return *this;
+    }
 
     std::string bind(std::string_view endpoint);
     void connect(std::string_view endpoint);
-    void flush();
+    /// status::ok once everything queued at the call was handed to libzmq; status::timeout if
+    /// some of it was dropped instead (counted dropped). Within send_timeout (batching).
+    status flush();
+    /// With batching: what is queued has until linger from now to be handed to libzmq, the rest
+    /// is dropped (counted), and libzmq keeps what is left of linger for what it holds.
     void close() noexcept;
     bool is_open() const noexcept { return socket_.is_open(); }
     courier::counters counters() const { return queue_ ? queue_->counters() : socket_.counters; }
@@ -54,7 +71,7 @@ public:
     bool batched() const noexcept { return queue_ != nullptr; }
     /// Holds the socket against the batching thread (an empty lock without batching).
     std::unique_lock<std::mutex> lock_socket() {
-        return queue_ ? std::unique_lock<std::mutex>(queue_->socket_mutex()) : std::unique_lock<std::mutex>();
+        return queue_ ? queue_->lock_socket() : std::unique_lock<std::mutex>();
     }
     /// The socket if nobody else holds it now (always, without batching).
     std::unique_lock<std::mutex> try_lock_socket() {
