@@ -1,5 +1,6 @@
 #include <courier/reliable.hpp>
 
+#include "support/eventually.hpp"
 #include "support/loopback.hpp"
 
 #include <doctest/doctest.h>
@@ -120,17 +121,6 @@ struct plain_peer {
                              .payload = payload}));
     }
 };
-
-/// Waits until `done()`, looking every millisecond (a counter reached); false after `limit`.
-template <class F>
-bool eventually(F done, std::chrono::milliseconds limit = 10s) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-        if (std::chrono::steady_clock::now() > until) return false;
-        std::this_thread::sleep_for(1ms);
-    }
-    return true;
-}
 
 } // namespace
 
@@ -578,17 +568,17 @@ TEST_CASE("reliable: a worker whose connection is made again gets its unacknowle
     } // gone with its three tasks unacknowledged; the pusher reconnects to the endpoint
     plain_peer again(ctx, node);
     // The old listener closes in the background: the port may take a moment to be free again.
-    const auto until = std::chrono::steady_clock::now() + 10s;
-    for (;;) {
-        try {
-            again.sock.bind(at);
-            break;
-        } catch (const zmq::error_t& e) {
-            REQUIRE(e.num() == EADDRINUSE);
-            REQUIRE(std::chrono::steady_clock::now() < until);
-            std::this_thread::sleep_for(1ms);
-        }
-    }
+    REQUIRE(test::eventually(
+        [&] {
+            try {
+                again.sock.bind(at);
+                return true;
+            } catch (const zmq::error_t& e) {
+                REQUIRE(e.num() == EADDRINUSE);
+                return false;
+            }
+        },
+        10s));
     std::set<std::uint64_t> back;
     for (int i = 0; i < 3; ++i) {
         const auto frame = again.next(kind::message); // on the old code: nothing for 10 minutes
@@ -620,7 +610,7 @@ TEST_CASE("reliable: a suspect worker that answers the pusher's ping gets tasks 
     auto held = worker.receive(5s);
     REQUIRE(held.has_value());
     // Neither acknowledged nor receiving: the task times out, the worker becomes suspect.
-    REQUIRE(eventually([&] { return producer.counters().expired == 1; }));
+    REQUIRE(test::eventually([&] { return producer.counters().expired == 1; }, 10s));
     REQUIRE(producer.push(job{2}) == status::ok);
     // Receiving again answers the pings it missed: it gets the copy of task 1 (dropped, it holds
     // it) and task 2.
