@@ -53,11 +53,17 @@ std::string in_field(const char* field) { return std::string("payload field '") 
                                           std::to_string(limits.max_decoded_bytes) + ")");
 }
 
+namespace {
+
+// Counts `in` (one msgpack value); limit_exceeded if decoding it through msgpack-cxx would cost
+// more than max_decoded_bytes.
 void check_budget(std::span<const std::byte> in, const decode_limits& limits) {
     payload_reader r(in, limits);
     const auto count = r.scan("payload", 0); // also refuses what unpack would refuse, earlier
     if (msgpack_cost(count) > limits.max_decoded_bytes) decoded_too_large(msgpack_cost(count), limits);
 }
+
+} // namespace
 
 msgpack::zone& payload_zone() {
     thread_local msgpack::zone zone;

@@ -52,9 +52,6 @@ msgpack::zone& payload_zone();
 /// strings and bins: use it while `in` lives. Throws courier::error (truncated, malformed,
 /// limit_exceeded).
 msgpack::object unpack_payload(std::span<const std::byte> in, const decode_limits& limits, msgpack::zone& zone);
-/// Counts `in` (one msgpack value) and throws limit_exceeded if decoding it through msgpack-cxx
-/// would cost more than max_decoded_bytes.
-void check_budget(std::span<const std::byte> in, const decode_limits& limits);
 /// Throws limit_exceeded: decoding would take `wanted` bytes, over max_decoded_bytes.
 [[noreturn]] void decoded_too_large(std::uint64_t wanted, const decode_limits& limits);
 
