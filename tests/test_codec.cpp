@@ -308,7 +308,9 @@ std::vector<std::byte> small_nested_values(std::uint8_t leaf) {
 }
 
 std::size_t heap_in_use() {
-    return mallinfo2().uordblks; // malloc'd bytes: msgpack-cxx's zone is malloc'd, not new'd
+    // malloc'd bytes, mmapped blocks included: msgpack-cxx's zone is malloc'd, not new'd.
+    const auto m = mallinfo2();
+    return m.uordblks + m.hblkhd;
 }
 
 } // namespace
