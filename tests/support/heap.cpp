@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 
+#include <cstddef>
 #include <cstdlib>
 #include <new>
 
@@ -15,16 +16,25 @@ struct heap_counts {
 };
 thread_local heap_counts counts{}; // constant-initialised: safe to touch from operator new
 
-void* allocate(std::size_t n) {
-    void* p = std::malloc(n == 0 ? 1 : n);
-    if (p == nullptr) throw std::bad_alloc();
+void count(void* p) noexcept {
     if (counts.armed) {
         const auto size = static_cast<long long>(malloc_usable_size(p));
         counts.live += size;
         counts.total += static_cast<unsigned long long>(size);
         if (counts.live > counts.peak) counts.peak = counts.live;
     }
+}
+
+void* allocate(std::size_t n, std::size_t align = 0) noexcept {
+    if (n == 0) n = 1;
+    void* p = align <= alignof(std::max_align_t) ? std::malloc(n)
+                                                 : std::aligned_alloc(align, (n + align - 1) / align * align);
+    if (p != nullptr) count(p);
     return p;
+}
+void* allocate_or_throw(std::size_t n, std::size_t align = 0) {
+    if (void* p = allocate(n, align)) return p;
+    throw std::bad_alloc();
 }
 
 void release(void* p) noexcept {
@@ -34,14 +44,32 @@ void release(void* p) noexcept {
 
 } // namespace
 
-// The replaceable global allocation functions; the aligned, sized and nothrow forms of the
-// standard library end up in these or keep to their own pairs.
-void* operator new(std::size_t n) { return allocate(n); }
-void* operator new[](std::size_t n) { return allocate(n); }
+// Every replaceable global allocation function, so that each allocation and its release go
+// through malloc and free (a sanitizer's own operator new must not meet this free).
+void* operator new(std::size_t n) { return allocate_or_throw(n); }
+void* operator new[](std::size_t n) { return allocate_or_throw(n); }
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return allocate(n); }
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return allocate(n); }
+void* operator new(std::size_t n, std::align_val_t a) { return allocate_or_throw(n, static_cast<std::size_t>(a)); }
+void* operator new[](std::size_t n, std::align_val_t a) { return allocate_or_throw(n, static_cast<std::size_t>(a)); }
+void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+    return allocate(n, static_cast<std::size_t>(a));
+}
+void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+    return allocate(n, static_cast<std::size_t>(a));
+}
 void operator delete(void* p) noexcept { release(p); }
 void operator delete[](void* p) noexcept { release(p); }
 void operator delete(void* p, std::size_t) noexcept { release(p); }
 void operator delete[](void* p, std::size_t) noexcept { release(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { release(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { release(p); }
+void operator delete(void* p, std::align_val_t) noexcept { release(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { release(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { release(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { release(p); }
+void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { release(p); }
+void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { release(p); }
 
 namespace courier::test {
 
