@@ -365,6 +365,16 @@ TEST_CASE("codec: a 15.7 MB payload of small nested values is refused by max_dec
     CHECK(one[0].size() == 1'046'000);
 }
 
+TEST_CASE("codec: a 16 MB frame of max_elements short strings decodes within the default budget") {
+    // The largest legitimate charge: a million 15-byte strings through msgpack-cxx, 1,000,001
+    // values at 48 bytes and 15 MB of text, about 63 MB of the 64 MiB.
+    const std::vector<std::string> words(1'000'000, std::string(15, 'w'));
+    detail::buffer buf;
+    const auto payload = encode_payload(words, buf);
+    REQUIRE(payload.size() < 16u << 20);
+    CHECK(decode_payload<std::vector<std::string>>(payload, "", {}) == words);
+}
+
 TEST_CASE("codec: max_decoded_bytes bounds raw bytes and msgpack-cxx decoding, counted exactly") {
     const bytes raw(100, std::byte{7});
     CHECK(decode_payload<bytes>(raw, "bytes", {.max_decoded_bytes = 100}) == raw);
