@@ -358,6 +358,7 @@ TEST_CASE("codec: a 15.7 MB payload of small nested values is refused by max_dec
     MESSAGE("operator new peak " << peak << " bytes; malloc in use " << zone_before << " -> " << zone_after);
     CHECK(what.find("over max_decoded_bytes (67108864)") != std::string::npos);
     CHECK(peak < 64u << 10);
+    CHECK(zone_after <= zone_before + (1u << 20)); // before: 503 MB of zone chunks
 
     // One of its fifteen arrays is within the budget (about 50 MB charged), and decodes.
     const auto one = decode_payload<nested>(small_nested_values(1), "", {});
