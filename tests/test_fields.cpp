@@ -588,10 +588,11 @@ TEST_CASE("fields: a 15.7 MB payload of empty strings stays within max_decoded_b
         peak = meter.peak();
     }
     MESSAGE("payload " << payload.size() << " bytes; refused: " << what);
-    MESSAGE("operator new peak while decoding: " << peak << " bytes");
+    MESSAGE("operator new peak while decoding: "
+            << (test::heap_meter::available() ? std::to_string(peak) : "(not counted under a sanitizer)") << " bytes");
     CHECK(what.find("over max_decoded_bytes (67108864)") != std::string::npos);
     // What was decoded before the refusal stayed within the budget (plus the error's own text).
-    CHECK(peak <= (std::size_t{64} << 20) + (64u << 10));
+    if (test::heap_meter::available()) CHECK(peak <= (std::size_t{64} << 20) + (64u << 10));
     // One of its fifteen arrays (33.5 MB as strings) is within the budget, and decodes.
     const auto one = decode_payload<deep_words>(words(1), "", {});
     REQUIRE(one.words.size() == 1);

@@ -1,7 +1,7 @@
 #pragma once
 // Counting what the calling thread allocates with operator new, for tests that bound decoding
-// memory. The test executables replace the global operator new and delete (support/heap.cpp);
-// they count only while a heap_meter is alive on the thread.
+// memory. The test executables replace the global operator new and delete (support/heap.cpp),
+// except under ASan or TSan, whose own must stay; they count only while a heap_meter is alive.
 
 #include <cstddef>
 
@@ -11,6 +11,9 @@ namespace courier::test {
 /// @par Thread safety: use on the thread that made it; one at a time per thread.
 class heap_meter {
 public:
+    /// False under a sanitizer: nothing is counted, peak() and total() stay 0.
+    static bool available() noexcept;
+
     heap_meter() noexcept;
     ~heap_meter();
     heap_meter(const heap_meter&) = delete;
