@@ -16,6 +16,15 @@ struct heap_counts {
 };
 thread_local heap_counts counts{}; // constant-initialised: safe to touch from operator new
 
+} // namespace
+
+// Replaced only in plain builds: ASan's own operator new checks new/delete pairing, and TSan's
+// is what its libzmq suppressions (tests/tsan.supp) recognise; there heap_meter counts nothing.
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#define COURIER_TEST_COUNTS_HEAP 1
+
+namespace {
+
 void count(void* p) noexcept {
     if (counts.armed) {
         const auto size = static_cast<long long>(malloc_usable_size(p));
@@ -43,11 +52,6 @@ void release(void* p) noexcept {
 }
 
 } // namespace
-
-// Replaced only in plain builds: ASan's own operator new checks new/delete pairing, and TSan's
-// is what its libzmq suppressions (tests/tsan.supp) recognise; there heap_meter counts nothing.
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-#define COURIER_TEST_COUNTS_HEAP 1
 
 // Every replaceable global allocation function, so that each allocation and its release go
 // through malloc and free.
