@@ -208,7 +208,7 @@ std::string_view bounded_name(detail::reader& r, const char* field, const decode
 } // namespace
 
 void decode_limits::validate() const {
-    if (max_headers == 0 || max_name == 0 || max_depth == 0 || max_elements == 0)
+    if (max_headers == 0 || max_name == 0 || max_depth == 0 || max_elements == 0 || max_decoded_bytes == 0)
         throw error(errc::invalid_option, "decode_limits: every limit must be at least 1");
     if (max_depth > 64) throw error(errc::invalid_option, "decode_limits: max_depth must be at most 64");
 }

@@ -3,11 +3,14 @@
 #include <courier/codec.hpp>
 #include <courier/pipeline.hpp>
 
+#include "support/heap.hpp"
 #include "support/loopback.hpp"
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cmath>
+#include <deque>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -245,6 +248,32 @@ struct real_only {
     double d = 0;
     float f = 0;
     COURIER_FIELDS(d, f)
+};
+
+using sys_ns = std::chrono::time_point<std::chrono::system_clock, std::chrono::nanoseconds>;
+using sys_us = std::chrono::time_point<std::chrono::system_clock, std::chrono::microseconds>;
+
+struct stamped {
+    sys_ns at;
+    std::optional<sys_us> maybe;
+    std::vector<sys_ns> many;
+    COURIER_FIELDS(at, maybe, many)
+};
+struct stamped_ref {
+    sys_ns at;
+    std::optional<sys_us> maybe;
+    std::vector<sys_ns> many;
+    MSGPACK_DEFINE_MAP(at, maybe, many)
+};
+
+struct worded {
+    std::vector<std::string> words;
+    std::deque<int> extra; // not courier's own: goes through msgpack-cxx
+    COURIER_FIELDS(words, extra)
+};
+struct deep_words {
+    std::vector<std::vector<std::string>> words;
+    COURIER_FIELDS(words)
 };
 
 } // namespace
@@ -487,4 +516,85 @@ TEST_CASE("fields: described structs travel through pushers and pullers, batched
         CHECK(in.counters().received == count);
         CHECK(in.counters().rejected == 0);
     }
+}
+
+TEST_CASE("fields: time_point members are read by courier, range checked, and written as msgpack-cxx writes them") {
+    using namespace std::chrono_literals;
+    const stamped value{sys_ns{-1ns}, sys_us{1'700'000'000'123'456us}, {sys_ns{}, sys_ns{1s}, sys_ns{std::chrono::nanoseconds(INT64_MAX)}}};
+    const auto bytes = encoded(value);
+    CHECK(bytes == packed_by_msgpack(stamped_ref{value.at, value.maybe, value.many}));
+    const auto back = decode_payload<stamped>(bytes, "", {});
+    CHECK(back.at == value.at);
+    CHECK(back.maybe == value.maybe);
+    CHECK(back.many == value.many);
+    // The issue's payloads as a member: {"at": <timestamp>}.
+    std::string what;
+    CHECK(failure_of<stamped>(hex("81a26174d7ff00000003ffffffff"), {}, &what) == errc::type_mismatch);
+    CHECK(what.find("'at'") != std::string::npos);
+    CHECK(what.find("outside a time_point") != std::string::npos);
+    CHECK(failure_of<stamped>(hex("81a26174c70cff000000007fffffffffffffff")) == errc::type_mismatch);
+    // The same seconds fit microseconds, in an optional, and not nanoseconds, in a vector.
+    CHECK(decode_payload<stamped>(hex("81a56d61796265d7ff00000003ffffffff"), "", {}).maybe ==
+          sys_us{std::chrono::seconds((1LL << 34) - 1)});
+    CHECK(failure_of<stamped>(hex("81a46d616e7992d6ff00000001d7ff00000003ffffffff"), {}, &what) == errc::type_mismatch);
+    CHECK(what.find("'many'") != std::string::npos);
+    // A billion nanoseconds or more: malformed; another ext type: type_mismatch.
+    CHECK(failure_of<stamped>(hex("81a26174d7ffee6b280000000000")) == errc::malformed);
+    CHECK(failure_of<stamped>(hex("81a26174d60100000001")) == errc::type_mismatch);
+    // Skipped under an unknown key, any timestamp is fine: nothing converts it.
+    CHECK(decode_payload<stamped>(hex("81a17ac70cff000000007fffffffffffffff"), "", {}).at == sys_ns{});
+}
+
+TEST_CASE("fields: max_decoded_bytes bounds the strings, vectors and msgpack-cxx members a struct reads") {
+    // words: 10 strings of 20 bytes: the vector's 10 std::string, then 20 bytes each.
+    worded w;
+    w.words.assign(10, std::string(20, 'w'));
+    const auto bytes = encoded(w);
+    const std::size_t words_cost = 10 * sizeof(std::string) + 10 * 20;
+    // extra: an empty array through msgpack-cxx, one object, charged twice.
+    const std::size_t extra_cost = 2 * sizeof(msgpack::object);
+    CHECK(decode_payload<worded>(bytes, "", {.max_decoded_bytes = words_cost + extra_cost}).words == w.words);
+    std::string what;
+    CHECK(failure_of<worded>(bytes, {.max_decoded_bytes = words_cost + extra_cost - 1}, &what) == errc::limit_exceeded);
+    CHECK(what.find("payload field 'extra'") != std::string::npos);
+    CHECK(failure_of<worded>(bytes, {.max_decoded_bytes = words_cost - 1}, &what) == errc::limit_exceeded);
+    CHECK(what.find("payload field 'words'") != std::string::npos);
+    CHECK(what.find("over max_decoded_bytes (" + std::to_string(words_cost - 1) + ")") != std::string::npos);
+    // The vector itself is charged before it is reserved.
+    CHECK(failure_of<worded>(bytes, {.max_decoded_bytes = 10 * sizeof(std::string) - 1}) == errc::limit_exceeded);
+}
+
+TEST_CASE("fields: a 15.7 MB payload of empty strings stays within max_decoded_bytes instead of taking 0.5 GiB") {
+    // {"words": [[15 arrays of 1,046,000 empty strings]]}: one byte each, 32 bytes each as a
+    // std::string, within max_elements and max_message_size.
+    constexpr std::uint32_t inner = 1'046'000;
+    auto words = [](int arrays) {
+        std::vector<std::byte> out;
+        for (int b : {0x81, 0xa5, 0x77, 0x6f, 0x72, 0x64, 0x73}) out.push_back(static_cast<std::byte>(b));
+        out.push_back(static_cast<std::byte>(0x90 | arrays));
+        for (int i = 0; i < arrays; ++i) {
+            for (int b : {0xdd, 0x00, 0x0f, 0xf5, 0xf0}) out.push_back(static_cast<std::byte>(b));
+            out.insert(out.end(), inner, std::byte{0xa0});
+        }
+        return out;
+    };
+    const auto payload = words(15);
+    REQUIRE(payload.size() < 16u << 20);
+    std::string what;
+    std::size_t peak = 0;
+    {
+        test::heap_meter meter;
+        CHECK(failure_of<deep_words>(payload, {}, &what) == errc::limit_exceeded);
+        peak = meter.peak();
+    }
+    MESSAGE("payload " << payload.size() << " bytes; refused: " << what);
+    MESSAGE("operator new peak while decoding: "
+            << (test::heap_meter::available() ? std::to_string(peak) : "(not counted under a sanitizer)") << " bytes");
+    CHECK(what.find("over max_decoded_bytes (67108864)") != std::string::npos);
+    // What was decoded before the refusal stayed within the budget (plus the error's own text).
+    if (test::heap_meter::available()) CHECK(peak <= (std::size_t{64} << 20) + (64u << 10));
+    // One of its fifteen arrays (33.5 MB as strings) is within the budget, and decodes.
+    const auto one = decode_payload<deep_words>(words(1), "", {});
+    REQUIRE(one.words.size() == 1);
+    CHECK(one.words[0].size() == inner);
 }

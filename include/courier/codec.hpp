@@ -99,6 +99,7 @@ T decode_payload(std::span<const std::byte> payload, std::string_view sent_type,
             detail::throw_type_mismatch(sent_type, type_name<T>::value, "the names differ");
     }
     if constexpr (detail::raw_bytes<T>) {
+        if (payload.size() > limits.max_decoded_bytes) detail::decoded_too_large(payload.size(), limits);
         return bytes(payload.begin(), payload.end());
     } else if constexpr (detail::fast_payload<T>()) {
         try {

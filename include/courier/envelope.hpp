@@ -28,14 +28,19 @@ enum class kind : std::uint8_t {
 };
 
 /// Bounds on what a decoder accepts from untrusted bytes. Lengths and counts are further capped
-/// by the input's own size, so no declared length can make the decoder reserve more memory than
-/// a small multiple of the frame it was given.
+/// by the input's own size, so no declared length can make the decoder reserve more than the
+/// input could fill; max_decoded_bytes then bounds what decoding one payload may take in all.
 struct decode_limits {
-    std::size_t max_headers = 64;        ///< header entries in one envelope
-    std::size_t max_name = 256;          ///< bytes in a type name, subject, header name
-    std::size_t max_depth = 32;          ///< nesting of arrays/maps in a payload or extension field
-    std::size_t max_elements = 1u << 20; ///< elements in one array or map inside a payload
-    std::size_t max_batch = 1u << 16;    ///< messages in one batch frame
+    std::size_t max_headers = 64;        ///< header entries in one envelope; 1 ..
+    std::size_t max_name = 256;          ///< bytes in a type name, subject, header name; 1 ..
+    std::size_t max_depth = 32;          ///< nesting of arrays/maps in a payload or extension field; 1 .. 64
+    std::size_t max_elements = 1u << 20; ///< elements in one array or map inside a payload; 1 ..
+    std::size_t max_batch = 1u << 16;    ///< messages in one batch frame; 1 ..
+    /// Memory decoding one payload may take, in bytes: what courier's reader allocates (strings,
+    /// vectors), and for types msgpack-cxx converts, its object tree (counted exactly) plus as
+    /// much again for the converted value (an estimate). 1 .. SIZE_MAX; default 64 MiB, 4x the
+    /// default max_message_size. Checked before allocating: over it, limit_exceeded.
+    std::size_t max_decoded_bytes = std::size_t{64} << 20;
 
     /// Throws courier::error(invalid_option) when a limit is zero.
     void validate() const;

@@ -35,8 +35,8 @@ concept described = requires { T::courier_fields_described; };
 ///  - works with plain msgpack-cxx as a MSGPACK_DEFINE_MAP type (msgpack::pack, object.as<T>()).
 /// Members courier reads and writes itself: integers, enums, bool, float, double, std::string,
 /// std::vector of those (std::vector<std::byte>, <char>, <unsigned char> as bin), std::optional,
-/// and nested COURIER_FIELDS structs. A member of any other type goes through msgpack-cxx (it
-/// needs msgpack-cxx adaptors, as with MSGPACK_DEFINE_MAP). Enum members need MSGPACK_ADD_ENUM
+/// std::chrono::time_point (range checked), and nested COURIER_FIELDS structs. A member of any
+/// other type goes through msgpack-cxx (it needs msgpack-cxx adaptors, as with MSGPACK_DEFINE_MAP). Enum members need MSGPACK_ADD_ENUM
 /// only where plain msgpack-cxx packs or converts the type.
 #define COURIER_FIELDS(...)                                                                                   \
     static constexpr bool courier_fields_described = true;                                                    \

@@ -12,12 +12,14 @@
 
 #include <algorithm>
 #include <bit>
+#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <limits>
 #include <optional>
+#include <ratio>
 #include <span>
 #include <string>
 #include <string_view>
@@ -51,21 +53,71 @@ template <class T>
 concept plain_integer = std::integral<T> && !std::same_as<T, bool> && !std::same_as<T, wchar_t> &&
                         !std::same_as<T, char8_t> && !std::same_as<T, char16_t> && !std::same_as<T, char32_t>;
 
+/// A std::chrono::time_point with an arithmetic tick count: travels as a msgpack timestamp
+/// (ext -1), written by msgpack-cxx, read by courier with its range checked.
+template <class T>
+struct is_time_point : std::false_type {};
+template <class Clock, class Rep, class Period>
+struct is_time_point<std::chrono::time_point<Clock, std::chrono::duration<Rep, Period>>>
+    : std::bool_constant<std::is_arithmetic_v<Rep> && !std::is_same_v<Rep, bool>> {};
+
 /// Members of a fixed size on the wire's side: read and written inline.
 template <class T>
 constexpr bool scalar = std::is_same_v<T, bool> || plain_integer<T> || std::is_enum_v<T> || std::is_same_v<T, float> ||
                         std::is_same_v<T, double>;
 
-/// A payload type courier decodes itself at the top level: a described struct, or a vector or
-/// optional of one.
+/// A payload type courier decodes itself at the top level: a described struct or a time_point,
+/// or a vector or optional of one.
 template <class T>
 constexpr bool fast_payload() {
-    if constexpr (described<T>) return true;
+    if constexpr (described<T> || is_time_point<T>::value) return true;
     else if constexpr (is_vector<T>::value || is_optional<T>::value) return fast_payload<typename T::value_type>();
     else return false;
 }
 
 // ---- reading ----------------------------------------------------------------------------------
+
+/// A msgpack timestamp: seconds since the Unix epoch, and nanoseconds in [0, 1e9).
+struct timestamp {
+    std::int64_t seconds;
+    std::uint32_t nanoseconds;
+};
+
+/// `t` as a count of Duration's ticks since the epoch, truncated toward zero (as duration_cast
+/// truncates); false when Duration's rep cannot hold it. Exact: 128-bit arithmetic, no overflow.
+template <class Duration>
+bool to_duration(timestamp t, Duration& out) noexcept {
+    using rep = typename Duration::rep;
+    using ticks_per_ns = std::ratio_divide<std::nano, typename Duration::period>;
+    __extension__ typedef __int128 wide;
+    const wide ns = static_cast<wide>(t.seconds) * 1'000'000'000 + t.nanoseconds; // |ns| < 2^94
+    if constexpr (std::is_floating_point_v<rep>) {
+        // At most 2^94 * 10^18 / 1: within float's range, so never infinite.
+        out = Duration(static_cast<rep>(static_cast<long double>(ns) * ticks_per_ns::num / ticks_per_ns::den));
+        return true;
+    } else {
+        wide ticks;
+        if (__builtin_mul_overflow(ns, static_cast<wide>(ticks_per_ns::num), &ticks)) return false;
+        ticks /= ticks_per_ns::den;
+        if (ticks < static_cast<wide>(std::numeric_limits<rep>::min()) ||
+            ticks > static_cast<wide>(std::numeric_limits<rep>::max()))
+            return false;
+        out = Duration(static_cast<rep>(ticks));
+        return true;
+    }
+}
+
+/// Values and bytes in a run of msgpack: what decoding it through msgpack-cxx costs.
+struct value_count {
+    std::uint64_t values = 0; ///< msgpack values, containers and their elements included
+    std::uint64_t bytes = 0;  ///< bytes other than type and length headers (str, bin, ext bodies...)
+};
+/// What decoding `c` through msgpack-cxx is charged against max_decoded_bytes: its object tree
+/// (one msgpack::object per value, exact) and as much again for the value it converts into
+/// (an estimate: msgpack-cxx's conversions cannot be counted), plus the bytes it may copy.
+constexpr std::uint64_t msgpack_cost(value_count c) noexcept {
+    return c.values * 2 * sizeof(msgpack::object) + c.bytes;
+}
 
 /// True if the `n` bytes at `p` are those of `name`: word compares, no call (n is a constant).
 template <std::size_t n>
@@ -96,11 +148,39 @@ template <std::size_t n>
 class payload_reader {
 public:
     payload_reader(std::span<const std::byte> in, const decode_limits& limits) noexcept
-        : begin_(in.data()), pos_(in.data()), end_(in.data() + in.size()), limits_(limits) {}
+        : begin_(in.data()), pos_(in.data()), end_(in.data() + in.size()), limits_(limits),
+          budget_(limits.max_decoded_bytes) {}
 
     std::size_t remaining() const noexcept { return static_cast<std::size_t>(end_ - pos_); }
     const std::byte* position() const noexcept { return pos_; }
     const decode_limits& limits() const noexcept { return limits_; }
+
+    /// Takes `n` bytes of decoded memory from what max_decoded_bytes leaves, before they are
+    /// allocated; limit_exceeded naming the member when they are not there.
+    [[gnu::always_inline]] void charge(std::uint64_t n, const char* field) {
+        if (n > budget_) [[unlikely]]
+            over_budget(field, n);
+        budget_ -= static_cast<std::size_t>(n);
+    }
+    /// charge(n * each), without overflow.
+    [[gnu::always_inline]] void charge_elements(std::uint64_t n, std::size_t each, const char* field) {
+        if (n > budget_ / each) [[unlikely]]
+            over_budget(field, n * each);
+        budget_ -= static_cast<std::size_t>(n * each);
+    }
+
+    /// A msgpack timestamp (ext type -1 of 4, 8 or 12 bytes, in any ext form). type_mismatch for
+    /// another type, malformed for nanoseconds of 1e9 or more (the msgpack spec forbids them).
+    timestamp time(const char* field);
+    template <class T>
+    [[gnu::always_inline]] T time_point(const char* field) {
+        typename T::duration d;
+        const auto t = time(field);
+        if (!to_duration(t, d)) [[unlikely]]
+            time_out_of_range(field, t, T::period::num, T::period::den, std::numeric_limits<typename T::rep>::digits,
+                              std::is_signed_v<typename T::rep>);
+        return T(d);
+    }
 
     /// Reads a map header for a container at nesting level depth + 1.
     [[gnu::always_inline]] std::uint32_t map_header(const char* field, std::size_t depth) {
@@ -222,7 +302,9 @@ public:
     }
 
     /// Skips one well-formed value of any type, nested in `depth` containers.
-    void skip(const char* field, std::size_t depth);
+    void skip(const char* field, std::size_t depth) { (void)scan(field, depth); }
+    /// skip(), counting what it skipped.
+    value_count scan(const char* field, std::size_t depth);
     [[noreturn, gnu::cold]] void trailing() const;
 
 private:
@@ -303,11 +385,15 @@ private:
                                               bool is_signed) const;
     [[noreturn, gnu::cold]] void too_deep(const char* field) const;
     [[noreturn, gnu::cold]] void too_many(const char* field, std::uint32_t n, std::size_t bytes_per_element) const;
+    [[noreturn, gnu::cold]] void over_budget(const char* field, std::uint64_t wanted) const;
+    [[noreturn, gnu::cold]] void time_out_of_range(const char* field, timestamp t, std::intmax_t num, std::intmax_t den,
+                                                   int digits, bool is_signed) const;
 
     const std::byte* begin_;
     const std::byte* pos_;
     const std::byte* end_;
     const decode_limits& limits_;
+    std::size_t budget_; // bytes of decoded memory still allowed (max_decoded_bytes, less charges)
 };
 
 /// Decodes one member through msgpack-cxx (a type courier does not read itself).
@@ -385,18 +471,26 @@ void read_value(payload_reader& r, T& v, const char* field, std::size_t depth) {
         const auto i = v.courier_fields([&](auto&... a) { return read_in_order(r, n, depth + 1, a...); });
         if (i != n) [[unlikely]]
             read_rest(r, v, n, i, depth + 1);
+    } else if constexpr (is_time_point<T>::value) {
+        v = r.time_point<T>(field);
     } else if constexpr (std::is_same_v<T, std::string>) {
         const auto s = r.text(field);
+        r.charge(s.size(), field);
         v.assign(reinterpret_cast<const char*>(s.data()), s.size());
     } else if constexpr (byte_vector<T>) {
         const auto s = r.text(field);
+        r.charge(s.size(), field);
         const auto* p = reinterpret_cast<const typename T::value_type*>(s.data());
         v.assign(p, p + s.size());
     } else if constexpr (is_vector<T>::value) {
         using element = typename T::value_type;
         const auto n = r.array_header(field, depth);
+        // n is within the input and its elements within the budget: reserve them all at once,
+        // so the vector never holds twice its size while it grows.
+        if constexpr (std::is_same_v<element, bool>) r.charge(n / 8 + 8, field);
+        else r.charge_elements(n, sizeof(element), field);
         v.clear();
-        v.reserve(std::min<std::size_t>(n, 1u << 16)); // n is within the input; the rest grows as read
+        v.reserve(n);
         for (std::uint32_t i = 0; i < n; ++i) {
             if constexpr (std::is_same_v<element, bool>) v.push_back(r.boolean(field));
             else read_value(r, v.emplace_back(), field, depth + 1);

@@ -48,8 +48,12 @@ buffer& scratch() noexcept;
 msgpack::zone& payload_zone();
 
 /// Unpacks one msgpack value that must fill `in` exactly, under `limits` (further capped by the
-/// input size). Throws courier::error (truncated, malformed, limit_exceeded).
+/// input size), its cost (msgpack_cost) within max_decoded_bytes. The object references `in`'s
+/// strings and bins: use it while `in` lives. Throws courier::error (truncated, malformed,
+/// limit_exceeded).
 msgpack::object unpack_payload(std::span<const std::byte> in, const decode_limits& limits, msgpack::zone& zone);
+/// Throws limit_exceeded: decoding would take `wanted` bytes, over max_decoded_bytes.
+[[noreturn]] void decoded_too_large(std::uint64_t wanted, const decode_limits& limits);
 
 [[noreturn]] void throw_type_mismatch(std::string_view sent, std::string_view wanted, const char* why);
 
