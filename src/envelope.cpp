@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <random>
 #include <string>
+#include <utility>
 
 namespace courier {
 namespace detail {
@@ -208,9 +209,15 @@ std::string_view bounded_name(detail::reader& r, const char* field, const decode
 } // namespace
 
 void decode_limits::validate() const {
-    if (max_headers == 0 || max_name == 0 || max_depth == 0 || max_elements == 0 || max_decoded_bytes == 0)
-        throw error(errc::invalid_option, "decode_limits: every limit must be at least 1");
-    if (max_depth > 64) throw error(errc::invalid_option, "decode_limits: max_depth must be at most 64");
+    const std::pair<const char*, std::size_t> at_least_one[] = {
+        {"max_headers", max_headers}, {"max_name", max_name},           {"max_depth", max_depth},
+        {"max_elements", max_elements}, {"max_batch", max_batch}, {"max_decoded_bytes", max_decoded_bytes}};
+    for (const auto& [field, value] : at_least_one)
+        if (value == 0)
+            throw error(errc::invalid_option, std::string("decode_limits.") + field + " must be at least 1, not 0");
+    if (max_depth > 64)
+        throw error(errc::invalid_option,
+                    "decode_limits.max_depth must be 1 .. 64, not " + std::to_string(max_depth));
 }
 
 envelope_layout envelope::parse(std::span<const std::byte> frame, const decode_limits& limits) {

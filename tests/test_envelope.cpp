@@ -279,8 +279,14 @@ TEST_CASE("envelope: random corruption never crashes, hangs or escapes as anythi
 }
 
 TEST_CASE("envelope: decode_limits are validated") {
-    CHECK_THROWS_AS(decode_limits{.max_headers = 0}.validate(), error);
-    CHECK_THROWS_AS(decode_limits{.max_depth = 65}.validate(), error);
+    CHECK_THROWS_WITH_AS(decode_limits{.max_headers = 0}.validate(), doctest::Contains("max_headers"), error);
+    CHECK_THROWS_WITH_AS(decode_limits{.max_name = 0}.validate(), doctest::Contains("max_name"), error);
+    CHECK_THROWS_WITH_AS(decode_limits{.max_depth = 0}.validate(), doctest::Contains("max_depth"), error);
+    CHECK_THROWS_WITH_AS(decode_limits{.max_elements = 0}.validate(), doctest::Contains("max_elements"), error);
+    CHECK_THROWS_WITH_AS(decode_limits{.max_batch = 0}.validate(), doctest::Contains("max_batch"), error);
+    CHECK_THROWS_WITH_AS(decode_limits{.max_decoded_bytes = 0}.validate(), doctest::Contains("max_decoded_bytes"),
+                         error);
+    CHECK_THROWS_WITH_AS(decode_limits{.max_depth = 65}.validate(), doctest::Contains("65"), error);
     CHECK_NOTHROW(decode_limits{}.validate());
 }
 
