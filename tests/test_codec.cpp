@@ -1,5 +1,6 @@
 #include <courier/codec.hpp>
 
+#include "support/bytes.hpp"
 #include "support/heap.hpp"
 
 #include <doctest/doctest.h>
@@ -19,6 +20,9 @@ using namespace courier;
 using namespace std::chrono_literals;
 
 namespace {
+
+using test::from_hex;
+using test::packed_by_msgpack;
 
 using sys_ns = std::chrono::time_point<std::chrono::system_clock, std::chrono::nanoseconds>;
 using sys_us = std::chrono::time_point<std::chrono::system_clock, std::chrono::microseconds>;
@@ -51,13 +55,6 @@ T round_trip(const T& value) {
     auto bytes = encode_payload(value, buf);
     std::vector<std::byte> copy(bytes.begin(), bytes.end());
     return decode_payload<T>(copy, type_name<T>::value, {});
-}
-
-std::vector<std::byte> hex(std::string_view h) {
-    std::vector<std::byte> out;
-    for (std::size_t i = 0; i + 1 < h.size(); i += 2)
-        out.push_back(static_cast<std::byte>(std::stoi(std::string(h.substr(i, 2)), nullptr, 16)));
-    return out;
 }
 
 errc failure(std::span<const std::byte> payload, std::string* what = nullptr) {
@@ -132,20 +129,20 @@ TEST_CASE("codec: huge declared array sizes are refused before any allocation") 
     // array32 declaring 4 billion elements in 5 bytes: unlimited msgpack-cxx would reserve
     // 4e9 * sizeof(msgpack::object) up front.
     std::string what;
-    CHECK(failure(hex("ddffffffff"), &what) == errc::truncated);
+    CHECK(failure(from_hex("ddffffffff"), &what) == errc::truncated);
     CHECK(what.find("more elements than its 5-byte input can hold") != std::string::npos);
     // The classic ~500-byte bomb: nested arrays each declaring 2^32-1 elements.
     std::string bomb;
     for (int i = 0; i < 100; ++i) bomb += "ddffffffff";
-    CHECK(failure(hex(bomb)) == errc::truncated);
+    CHECK(failure(from_hex(bomb)) == errc::truncated);
     // A map32 declaring 4 billion pairs.
-    CHECK(failure(hex("dfffffffff")) == errc::truncated);
+    CHECK(failure(from_hex("dfffffffff")) == errc::truncated);
 }
 
 TEST_CASE("codec: declared lengths beyond the input are refused, not allocated") {
-    CHECK(failure(hex("dbffffffff61")) == errc::truncated);   // str32 of 4 GiB, 1 byte present
-    CHECK(failure(hex("c6000000106161")) == errc::truncated); // bin32 of 16 bytes, 2 present
-    CHECK(failure(hex("930101")) == errc::truncated);
+    CHECK(failure(from_hex("dbffffffff61")) == errc::truncated);   // str32 of 4 GiB, 1 byte present
+    CHECK(failure(from_hex("c6000000106161")) == errc::truncated); // bin32 of 16 bytes, 2 present
+    CHECK(failure(from_hex("930101")) == errc::truncated);
     CHECK(failure({}) == errc::truncated);
 }
 
@@ -154,7 +151,7 @@ TEST_CASE("codec: deep nesting hits the depth limit") {
     for (int i = 0; i < 200; ++i) deep += "91";
     deep += "00";
     std::string what;
-    CHECK(failure(hex(deep), &what) == errc::limit_exceeded);
+    CHECK(failure(from_hex(deep), &what) == errc::limit_exceeded);
     CHECK(what.find("deeper than 32") != std::string::npos);
 }
 
@@ -168,8 +165,8 @@ TEST_CASE("codec: max_elements bounds containers below the input size") {
 }
 
 TEST_CASE("codec: trailing bytes and invalid msgpack are malformed") {
-    CHECK(failure(hex("9000")) == errc::malformed);
-    CHECK(failure(hex("c1")) == errc::malformed);
+    CHECK(failure(from_hex("9000")) == errc::malformed);
+    CHECK(failure(from_hex("c1")) == errc::malformed);
 }
 
 // ---- timestamps (msgpack ext -1) as std::chrono::time_point ---------------------------------------
@@ -179,7 +176,7 @@ namespace {
 template <class T>
 errc time_failure(std::string_view h, std::string* what = nullptr) {
     try {
-        (void)decode_payload<T>(hex(h), "", {});
+        (void)decode_payload<T>(from_hex(h), "", {});
     } catch (const error& e) {
         if (what != nullptr) *what = e.what();
         return e.kind();
@@ -189,16 +186,8 @@ errc time_failure(std::string_view h, std::string* what = nullptr) {
 }
 
 template <class T>
-std::vector<std::byte> packed_by_msgpack(const T& value) {
-    msgpack::sbuffer sb;
-    msgpack::pack(sb, value);
-    const auto* p = reinterpret_cast<const std::byte*>(sb.data());
-    return {p, p + sb.size()};
-}
-
-template <class T>
 T time_of(std::string_view h) {
-    return decode_payload<T>(hex(h), "", {});
+    return decode_payload<T>(from_hex(h), "", {});
 }
 
 } // namespace
@@ -258,7 +247,7 @@ TEST_CASE("codec: a time_point reads each timestamp form, truncating toward zero
     CHECK(time_failure<sys_ns>("d8ff00000000000000000000000000000000") == errc::type_mismatch);
     CHECK(time_failure<sys_ns>("01") == errc::type_mismatch);
     // Cut short anywhere: truncated.
-    const auto whole = hex("c70cff000001f4ffffffffffffffff");
+    const auto whole = from_hex("c70cff000001f4ffffffffffffffff");
     for (std::size_t n = 0; n < whole.size(); ++n) {
         CAPTURE(n);
         try {
@@ -292,12 +281,12 @@ TEST_CASE("codec: time_points encode to the bytes msgpack-cxx writes and read ba
 TEST_CASE("codec: msgpack-cxx's timespec reads the extreme timestamps without overflow") {
     // The other timestamp conversion msgpack-cxx 4.1 has (it has none for durations): it copies
     // seconds and nanoseconds without arithmetic, so the issue's payloads are exact, not UB.
-    const auto far = decode_payload<timespec>(hex("c70cff000000007fffffffffffffff"), "", {});
+    const auto far = decode_payload<timespec>(from_hex("c70cff000000007fffffffffffffff"), "", {});
     CHECK(far.tv_sec == INT64_MAX);
     CHECK(far.tv_nsec == 0);
-    const auto wide = decode_payload<timespec>(hex("d7ff00000003ffffffff"), "", {});
+    const auto wide = decode_payload<timespec>(from_hex("d7ff00000003ffffffff"), "", {});
     CHECK(wide.tv_sec == (1LL << 34) - 1);
-    const auto least = decode_payload<timespec>(hex("c70cff000000008000000000000000"), "", {});
+    const auto least = decode_payload<timespec>(from_hex("c70cff000000008000000000000000"), "", {});
     CHECK(least.tv_sec == INT64_MIN);
 }
 

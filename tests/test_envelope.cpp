@@ -3,6 +3,8 @@
 #include <courier/codec.hpp>
 #include <courier/error.hpp>
 
+#include "support/bytes.hpp"
+
 #include <doctest/doctest.h>
 
 #include <random>
@@ -14,22 +16,8 @@ using namespace courier;
 
 namespace {
 
-std::vector<std::byte> from_hex(std::string_view hex) {
-    std::vector<std::byte> out;
-    for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
-        out.push_back(static_cast<std::byte>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
-    return out;
-}
-
-std::string to_hex(std::span<const std::byte> bytes) {
-    static const char* digits = "0123456789abcdef";
-    std::string out;
-    for (auto b : bytes) {
-        out += digits[static_cast<unsigned>(b) >> 4];
-        out += digits[static_cast<unsigned>(b) & 15];
-    }
-    return out;
-}
+using test::from_hex;
+using test::to_hex;
 
 errc decode_error(const std::vector<std::byte>& frame, std::string* what = nullptr,
                   const decode_limits& limits = {}) {

@@ -3,6 +3,7 @@
 #include <courier/codec.hpp>
 #include <courier/pipeline.hpp>
 
+#include "support/bytes.hpp"
 #include "support/heap.hpp"
 #include "support/loopback.hpp"
 
@@ -21,6 +22,9 @@
 using namespace courier;
 
 namespace {
+
+using test::from_hex;
+using test::packed_by_msgpack;
 
 enum class side : std::uint8_t { buy = 1, sell = 2 };
 enum level : int { low = -3, high = 7 };
@@ -147,25 +151,10 @@ bool same(const order& a, const order& b) {
 }
 
 template <class T>
-std::vector<std::byte> packed_by_msgpack(const T& value) {
-    msgpack::sbuffer sb;
-    msgpack::pack(sb, value);
-    const auto* p = reinterpret_cast<const std::byte*>(sb.data());
-    return {p, p + sb.size()};
-}
-
-template <class T>
 std::vector<std::byte> encoded(const T& value) {
     detail::buffer buf;
     auto out = encode_payload(value, buf);
     return {out.begin(), out.end()};
-}
-
-std::vector<std::byte> hex(std::string_view h) {
-    std::vector<std::byte> out;
-    for (std::size_t i = 0; i + 1 < h.size(); i += 2)
-        out.push_back(static_cast<std::byte>(std::stoi(std::string(h.substr(i, 2)), nullptr, 16)));
-    return out;
 }
 
 template <class T>
@@ -286,7 +275,7 @@ TEST_CASE("fields: described structs encode to the exact bytes msgpack-cxx write
     CHECK(ours == packed_by_msgpack(o));
     // The example in docs/wire-format.md.
     CHECK(encoded(tick{7, -3, 1.5, 2, 3}) ==
-          hex("85a373657107a57072696365fda87175616e74697479cb3ff8000000000000a576656e756502a5666c61677303"));
+          from_hex("85a373657107a57072696365fda87175616e74697479cb3ff8000000000000a576656e756502a5666c61677303"));
     // The bench's struct, with values that take every integer width and integral doubles.
     for (double q : {0.0, -0.0, 1.0, 0.5, -7.0, 1e300, -1e19, 18446744073709551615.0, std::nan("")}) {
         const tick t{.seq = 1ull << 40, .price = -129, .quantity = q, .venue = 70000, .flags = 3};
@@ -299,9 +288,9 @@ TEST_CASE("fields: described structs encode to the exact bytes msgpack-cxx write
 }
 
 TEST_CASE("fields: enums travel as their underlying integer, with or without MSGPACK_ADD_ENUM") {
-    CHECK(encoded(painted{colour::red}) == hex("81a163d1fed4"));
-    CHECK(decode_payload<painted>(hex("81a163d1fed4"), "", {}).c == colour::red);
-    CHECK(failure_of<painted>(hex("81a163cd8000")) == errc::type_mismatch); // 32768 is not an int16
+    CHECK(encoded(painted{colour::red}) == from_hex("81a163d1fed4"));
+    CHECK(decode_payload<painted>(from_hex("81a163d1fed4"), "", {}).c == colour::red);
+    CHECK(failure_of<painted>(from_hex("81a163cd8000")) == errc::type_mismatch); // 32768 is not an int16
 }
 
 TEST_CASE("fields: described structs round-trip through courier and through msgpack-cxx") {
@@ -328,7 +317,7 @@ TEST_CASE("fields: described structs round-trip through courier and through msgp
 TEST_CASE("fields: keys out of order, unknown, repeated or missing read as msgpack-cxx reads them") {
     // {"price": 2.5, "extra": [1, {"x": nil}], "venue": "V", "price": 9}: reordered, one unknown
     // key, one repeated (the first wins, as in msgpack-cxx).
-    const auto bytes = hex("84a57072696365cb4004000000000000a56578747261920181a178c0a576656e7565a156a5707269636509");
+    const auto bytes = from_hex("84a57072696365cb4004000000000000a56578747261920181a178c0a576656e7565a156a5707269636509");
     const auto ours = decode_payload<leg>(bytes, "", {});
     CHECK(ours.venue == "V");
     CHECK(ours.price == 2.5);
@@ -336,65 +325,65 @@ TEST_CASE("fields: keys out of order, unknown, repeated or missing read as msgpa
     CHECK(theirs.venue == ours.venue);
     CHECK(theirs.price == ours.price);
     // In order, then a repeat of the first: still the first wins.
-    const auto repeat = decode_payload<leg>(hex("83a576656e7565a141a57072696365cb4004000000000000a576656e7565a142"), "", {});
+    const auto repeat = decode_payload<leg>(from_hex("83a576656e7565a141a57072696365cb4004000000000000a576656e7565a142"), "", {});
     CHECK(repeat.venue == "A");
     // An empty map leaves every member at its default; so does a map of unknown keys.
-    const auto d = decode_payload<with_defaults>(hex("80"), "", {});
+    const auto d = decode_payload<with_defaults>(from_hex("80"), "", {});
     CHECK(d.a == 11);
     CHECK(d.b == "default");
     CHECK(d.c == 5);
-    CHECK(decode_payload<with_defaults>(hex("81a17a01"), "", {}).b == "default");
+    CHECK(decode_payload<with_defaults>(from_hex("81a17a01"), "", {}).b == "default");
     // A nil for an optional empties it.
-    CHECK_FALSE(decode_payload<with_defaults>(hex("81a163c0"), "", {}).c.has_value());
+    CHECK_FALSE(decode_payload<with_defaults>(from_hex("81a163c0"), "", {}).c.has_value());
 }
 
 TEST_CASE("fields: other encodings of the same values are read as msgpack-cxx reads them") {
     // A uint8 member sent as int8 5 and as int64 5.
-    CHECK(decode_payload<unsigned_only>(hex("81a175d005"), "", {}).u == 5);
-    CHECK(decode_payload<unsigned_only>(hex("81a175d30000000000000005"), "", {}).u == 5);
+    CHECK(decode_payload<unsigned_only>(from_hex("81a175d005"), "", {}).u == 5);
+    CHECK(decode_payload<unsigned_only>(from_hex("81a175d30000000000000005"), "", {}).u == 5);
     // Integers into double and float members; a float32 into a float.
-    const auto r = decode_payload<real_only>(hex("82a164d0fea166cd0100"), "", {});
+    const auto r = decode_payload<real_only>(from_hex("82a164d0fea166cd0100"), "", {});
     CHECK(r.d == -2.0);
     CHECK(r.f == 256.0f);
-    CHECK(decode_payload<real_only>(hex("81a166ca3f800000"), "", {}).f == 1.0f);
+    CHECK(decode_payload<real_only>(from_hex("81a166ca3f800000"), "", {}).f == 1.0f);
     // A string sent as str32 and as bin; a key sent as str8 (not the shortest form).
-    CHECK(decode_payload<text_only>(hex("81a173db000000026869"), "", {}).s == "hi");
-    CHECK(decode_payload<text_only>(hex("81a173c4026869"), "", {}).s == "hi");
-    CHECK(decode_payload<text_only>(hex("81d90173a26869"), "", {}).s == "hi");
+    CHECK(decode_payload<text_only>(from_hex("81a173db000000026869"), "", {}).s == "hi");
+    CHECK(decode_payload<text_only>(from_hex("81a173c4026869"), "", {}).s == "hi");
+    CHECK(decode_payload<text_only>(from_hex("81d90173a26869"), "", {}).s == "hi");
     // MSGPACK_NVP renames a member on the wire.
-    CHECK(encoded(renamed{42}) == hex("81a97468652d76616c75652a"));
-    CHECK(decode_payload<renamed>(hex("81a97468652d76616c75652a"), "", {}).value == 42);
+    CHECK(encoded(renamed{42}) == from_hex("81a97468652d76616c75652a"));
+    CHECK(decode_payload<renamed>(from_hex("81a97468652d76616c75652a"), "", {}).value == 42);
 }
 
 TEST_CASE("fields: a value of the wrong type is a type_mismatch naming the member and both types") {
     std::string what;
-    CHECK(failure_of<unsigned_only>(hex("81a175ff"), {}, &what) == errc::type_mismatch); // -1 into uint8
+    CHECK(failure_of<unsigned_only>(from_hex("81a175ff"), {}, &what) == errc::type_mismatch); // -1 into uint8
     CHECK(what.find("'u'") != std::string::npos);
-    CHECK(failure_of<unsigned_only>(hex("81a175cd0100"), {}, &what) == errc::type_mismatch); // 256 into uint8
+    CHECK(failure_of<unsigned_only>(from_hex("81a175cd0100"), {}, &what) == errc::type_mismatch); // 256 into uint8
     CHECK(what.find("does not fit") != std::string::npos);
-    CHECK(failure_of<signed_only>(hex("81a173cd8000")) == errc::type_mismatch); // 32768 into int16
-    CHECK(decode_payload<signed_only>(hex("81a173d1ffff"), "", {}).s == -1);
-    CHECK(failure_of<signed_only>(hex("81a173a131"), {}, &what) == errc::type_mismatch); // "1" into int16
+    CHECK(failure_of<signed_only>(from_hex("81a173cd8000")) == errc::type_mismatch); // 32768 into int16
+    CHECK(decode_payload<signed_only>(from_hex("81a173d1ffff"), "", {}).s == -1);
+    CHECK(failure_of<signed_only>(from_hex("81a173a131"), {}, &what) == errc::type_mismatch); // "1" into int16
     CHECK(what.find("expected an integer, found fixstr") != std::string::npos);
-    CHECK(failure_of<text_only>(hex("81a17301")) == errc::type_mismatch);      // int into string
-    CHECK(failure_of<flag_only>(hex("81a16601")) == errc::type_mismatch);      // int into bool
-    CHECK(failure_of<signed_only>(hex("81a173c0")) == errc::type_mismatch);    // nil into int
-    CHECK(failure_of<real_only>(hex("81a164a0")) == errc::type_mismatch);      // str into double
-    CHECK(failure_of<order>(hex("81a566696c6c7381a16101")) == errc::type_mismatch); // map into vector
-    CHECK(failure_of<order>(hex("81a56669727374c0")) == errc::type_mismatch);       // nil into a struct
-    CHECK(failure_of<order>(hex("81a5657874726101")) == errc::type_mismatch);       // int into std::map (msgpack-cxx)
-    CHECK(failure_of<order>(hex("9101")) == errc::type_mismatch);                   // an array, not a map
-    CHECK(failure_of<order>(hex("8101a16101"), {}, &what) == errc::type_mismatch);  // an int key
+    CHECK(failure_of<text_only>(from_hex("81a17301")) == errc::type_mismatch);      // int into string
+    CHECK(failure_of<flag_only>(from_hex("81a16601")) == errc::type_mismatch);      // int into bool
+    CHECK(failure_of<signed_only>(from_hex("81a173c0")) == errc::type_mismatch);    // nil into int
+    CHECK(failure_of<real_only>(from_hex("81a164a0")) == errc::type_mismatch);      // str into double
+    CHECK(failure_of<order>(from_hex("81a566696c6c7381a16101")) == errc::type_mismatch); // map into vector
+    CHECK(failure_of<order>(from_hex("81a56669727374c0")) == errc::type_mismatch);       // nil into a struct
+    CHECK(failure_of<order>(from_hex("81a5657874726101")) == errc::type_mismatch);       // int into std::map (msgpack-cxx)
+    CHECK(failure_of<order>(from_hex("9101")) == errc::type_mismatch);                   // an array, not a map
+    CHECK(failure_of<order>(from_hex("8101a16101"), {}, &what) == errc::type_mismatch);  // an int key
     // Through decode_payload the message names the sent and the wanted type, as for msgpack-cxx types.
     try {
-        (void)decode_payload<order>(hex("9101"), "other.Thing", {});
+        (void)decode_payload<order>(from_hex("9101"), "other.Thing", {});
         FAIL("accepted an array as a struct");
     } catch (const error& e) {
         CHECK(e.kind() == errc::type_mismatch);
         CHECK(std::string(e.what()).find("the names differ") != std::string::npos);
     }
     try {
-        (void)decode_payload<order>(hex("9101"), "test.Order", {});
+        (void)decode_payload<order>(from_hex("9101"), "test.Order", {});
         FAIL("accepted an array as a struct");
     } catch (const error& e) {
         CHECK(std::string(e.what()).find("'test.Order'") != std::string::npos);
@@ -416,17 +405,17 @@ TEST_CASE("fields: every truncation of a valid encoding is refused as truncated"
 TEST_CASE("fields: huge declared lengths and counts are refused before anything is reserved") {
     std::string what;
     // The struct's map declares 4 billion entries in 5 bytes.
-    CHECK(failure_of<order>(hex("dfffffffff"), {}, &what) == errc::truncated);
+    CHECK(failure_of<order>(from_hex("dfffffffff"), {}, &what) == errc::truncated);
     CHECK(what.find("4294967295") != std::string::npos);
     // str32 of 4 GiB for a string member, with 1 byte present; bin32 of 16 bytes with 2.
-    CHECK(failure_of<text_only>(hex("81a173dbffffffff61")) == errc::truncated);
-    CHECK(failure_of<order>(hex("81a4626c6f62c6000000106161")) == errc::truncated);
+    CHECK(failure_of<text_only>(from_hex("81a173dbffffffff61")) == errc::truncated);
+    CHECK(failure_of<order>(from_hex("81a4626c6f62c6000000106161")) == errc::truncated);
     // array32 of 4 billion fills; a vector of 4 billion legs.
-    CHECK(failure_of<order>(hex("81a566696c6c73ddffffffff01")) == errc::truncated);
-    CHECK(failure_of<order>(hex("81a46c656773ddffffffff80")) == errc::truncated);
+    CHECK(failure_of<order>(from_hex("81a566696c6c73ddffffffff01")) == errc::truncated);
+    CHECK(failure_of<order>(from_hex("81a46c656773ddffffffff80")) == errc::truncated);
     // The same inside a value skipped under an unknown key, and inside a msgpack-cxx member.
-    CHECK(failure_of<leg>(hex("81a17adfffffffff")) == errc::truncated);
-    CHECK(failure_of<order>(hex("81a56578747261dfffffffff")) == errc::truncated);
+    CHECK(failure_of<leg>(from_hex("81a17adfffffffff")) == errc::truncated);
+    CHECK(failure_of<order>(from_hex("81a56578747261dfffffffff")) == errc::truncated);
     // Within the input but over max_elements.
     std::vector<std::int64_t> many(100, 1);
     order o;
@@ -451,20 +440,20 @@ TEST_CASE("fields: deep nesting hits the depth limit, in members and in skipped 
     std::string deep = "81a17a";
     for (int i = 0; i < 200; ++i) deep += "91";
     deep += "00";
-    CHECK(failure_of<leg>(hex(deep)) == errc::limit_exceeded);
+    CHECK(failure_of<leg>(from_hex(deep)) == errc::limit_exceeded);
     // And in a member msgpack-cxx reads (a map of 200 nested arrays is not a std::map<string, int>,
     // but the depth is refused before msgpack-cxx sees it).
     std::string deep_member = "81a56578747261";
     for (int i = 0; i < 200; ++i) deep_member += "91";
     deep_member += "00";
-    CHECK(failure_of<order>(hex(deep_member)) == errc::limit_exceeded);
+    CHECK(failure_of<order>(from_hex(deep_member)) == errc::limit_exceeded);
 }
 
 TEST_CASE("fields: trailing bytes and invalid msgpack are malformed") {
-    CHECK(failure_of<leg>(hex("8000")) == errc::malformed);
-    CHECK(failure_of<leg>(hex("c1")) == errc::malformed);
-    CHECK(failure_of<leg>(hex("81a17ac1")) == errc::malformed);         // under an unknown key
-    CHECK(failure_of<signed_only>(hex("81a173c1")) == errc::malformed); // where an int belongs
+    CHECK(failure_of<leg>(from_hex("8000")) == errc::malformed);
+    CHECK(failure_of<leg>(from_hex("c1")) == errc::malformed);
+    CHECK(failure_of<leg>(from_hex("81a17ac1")) == errc::malformed);         // under an unknown key
+    CHECK(failure_of<signed_only>(from_hex("81a173c1")) == errc::malformed); // where an int belongs
 }
 
 TEST_CASE("fields: random corruptions of a valid encoding are refused with a courier error or read") {
@@ -529,20 +518,20 @@ TEST_CASE("fields: time_point members are read by courier, range checked, and wr
     CHECK(back.many == value.many);
     // The issue's payloads as a member: {"at": <timestamp>}.
     std::string what;
-    CHECK(failure_of<stamped>(hex("81a26174d7ff00000003ffffffff"), {}, &what) == errc::type_mismatch);
+    CHECK(failure_of<stamped>(from_hex("81a26174d7ff00000003ffffffff"), {}, &what) == errc::type_mismatch);
     CHECK(what.find("'at'") != std::string::npos);
     CHECK(what.find("outside a time_point") != std::string::npos);
-    CHECK(failure_of<stamped>(hex("81a26174c70cff000000007fffffffffffffff")) == errc::type_mismatch);
+    CHECK(failure_of<stamped>(from_hex("81a26174c70cff000000007fffffffffffffff")) == errc::type_mismatch);
     // The same seconds fit microseconds, in an optional, and not nanoseconds, in a vector.
-    CHECK(decode_payload<stamped>(hex("81a56d61796265d7ff00000003ffffffff"), "", {}).maybe ==
+    CHECK(decode_payload<stamped>(from_hex("81a56d61796265d7ff00000003ffffffff"), "", {}).maybe ==
           sys_us{std::chrono::seconds((1LL << 34) - 1)});
-    CHECK(failure_of<stamped>(hex("81a46d616e7992d6ff00000001d7ff00000003ffffffff"), {}, &what) == errc::type_mismatch);
+    CHECK(failure_of<stamped>(from_hex("81a46d616e7992d6ff00000001d7ff00000003ffffffff"), {}, &what) == errc::type_mismatch);
     CHECK(what.find("'many'") != std::string::npos);
     // A billion nanoseconds or more: malformed; another ext type: type_mismatch.
-    CHECK(failure_of<stamped>(hex("81a26174d7ffee6b280000000000")) == errc::malformed);
-    CHECK(failure_of<stamped>(hex("81a26174d60100000001")) == errc::type_mismatch);
+    CHECK(failure_of<stamped>(from_hex("81a26174d7ffee6b280000000000")) == errc::malformed);
+    CHECK(failure_of<stamped>(from_hex("81a26174d60100000001")) == errc::type_mismatch);
     // Skipped under an unknown key, any timestamp is fine: nothing converts it.
-    CHECK(decode_payload<stamped>(hex("81a17ac70cff000000007fffffffffffffff"), "", {}).at == sys_ns{});
+    CHECK(decode_payload<stamped>(from_hex("81a17ac70cff000000007fffffffffffffff"), "", {}).at == sys_ns{});
 }
 
 TEST_CASE("fields: max_decoded_bytes bounds the strings, vectors and msgpack-cxx members a struct reads") {

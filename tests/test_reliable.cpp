@@ -1,5 +1,6 @@
 #include <courier/reliable.hpp>
 
+#include "support/bytes.hpp"
 #include "support/eventually.hpp"
 #include "support/loopback.hpp"
 
@@ -19,6 +20,8 @@
 
 using namespace courier;
 using namespace std::chrono_literals;
+using test::from_hex;
+using test::to_hex;
 using test::transport;
 
 namespace {
@@ -35,23 +38,6 @@ std::filesystem::path outbox_path(const char* name) {
              ("courier-test-" + std::to_string(::getpid()) + "-" + name + ".db");
     for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(p.string() + suffix);
     return p;
-}
-
-std::vector<std::byte> from_hex(std::string_view hex) {
-    std::vector<std::byte> out;
-    for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
-        out.push_back(static_cast<std::byte>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
-    return out;
-}
-
-std::string to_hex(std::span<const std::byte> bytes) {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out;
-    for (auto b : bytes) {
-        out += digits[std::to_integer<int>(b) >> 4];
-        out += digits[std::to_integer<int>(b) & 15];
-    }
-    return out;
 }
 
 /// A hello's payload as docs/wire-format.md specifies it: a msgpack map, window last.
