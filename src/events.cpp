@@ -9,7 +9,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -156,8 +155,7 @@ std::string peer_address(int fd) {
 struct connection {
     int fd = -1;
     int copy = -1;
-    dev_t dev = 0; // identify the socket behind `fd`, to notice when libzmq closed it unannounced
-    ino_t ino = 0;
+    std::string identity; // the open file behind `copy` ("socket:[inode]"), to notice `fd` naming another
     std::string endpoint;
     std::string peer;
     bool handshaken = false;
@@ -181,6 +179,15 @@ bool closed_by_peer(int copy) {
         if (errno == EINTR) continue;
         return errno != EAGAIN && errno != EWOULDBLOCK; // reset or other error: gone; EAGAIN: open and silent
     }
+}
+
+/// What descriptor `fd` of this process refers to, as /proc/self/fd names it ("socket:[1234]");
+/// empty if it is not open.
+std::string open_file(int fd) {
+    char target[64];
+    const auto path = "/proc/self/fd/" + std::to_string(fd);
+    const auto n = ::readlink(path.c_str(), target, sizeof target);
+    return n > 0 ? std::string(target, static_cast<std::size_t>(n)) : std::string();
 }
 
 class reader {
@@ -248,11 +255,7 @@ private:
             // descriptor of this connection or of none (if it closed already: the copy then
             // reads as closed, or fails).
             c.copy = ::fcntl(value, F_DUPFD_CLOEXEC, 0);
-            struct stat st{};
-            if (c.copy >= 0 && ::fstat(c.copy, &st) == 0) {
-                c.dev = st.st_dev;
-                c.ino = st.st_ino;
-            }
+            if (c.copy >= 0) c.identity = open_file(c.copy);
             c.peer = peer_address(c.copy);
             connections_.push_back(std::move(c));
             break;
@@ -299,10 +302,10 @@ private:
     // ROUTER handing a routing id over to a new connection). The copy would keep such a connection
     // open, so every 20 ms the copies whose descriptor no longer names the same socket are closed
     // and their connections reported disconnected.
-    bool replaced(const connection& c) const {
-        struct stat st{};
-        return c.copy >= 0 && (::fstat(c.fd, &st) != 0 || st.st_dev != c.dev || st.st_ino != c.ino);
-    }
+    // The descriptor is looked up by path (/proc/self/fd), not by a call on the descriptor: its
+    // number may have been closed and reused on another thread by now, which is the case this
+    // check exists for, and a call on it would race with that thread's close.
+    bool replaced(const connection& c) const { return c.copy >= 0 && open_file(c.fd) != c.identity; }
 
     void sweep() {
         if (std::none_of(connections_.begin(), connections_.end(), [&](const auto& c) { return replaced(c); })) return;
