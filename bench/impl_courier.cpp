@@ -145,7 +145,10 @@ struct pub_sub {
     }
     void* poll_handle(std::size_t i) { return subs[i]->native().handle(); }
     std::uint64_t dropped() {
-        std::uint64_t n = pub.counters().dropped;
+        // A lossy batching publish that found its queue full is counted refused (nothing queued);
+        // one accepted and never handed to libzmq is dropped: both are losses here.
+        const auto c = pub.counters();
+        std::uint64_t n = c.dropped + c.refused;
         for (auto& s : subs) n += s->counters().rejected;
         return n;
     }
