@@ -1,11 +1,8 @@
 #include "courier/envelope.hpp"
 
 #include "courier/detail/reader.hpp"
-#include "courier/detail/wire.hpp"
 #include "courier/error.hpp"
 
-#include <atomic>
-#include <random>
 #include <string>
 #include <utility>
 
@@ -139,66 +136,6 @@ std::optional<std::string_view> header_view::find(std::string_view name) const {
     return std::nullopt;
 }
 
-std::size_t encoded_size(const outgoing& e) noexcept {
-    using namespace detail;
-    std::size_t n = 1 + uint_size(wire_major) + uint_size(wire_minor) + 1 + uint_size(e.id) +
-                    uint_size(e.correlation_id) + int_size(e.timestamp_ns) +
-                    str_header_size(e.type_name.size()) + e.type_name.size() +
-                    str_header_size(e.subject.size()) + e.subject.size();
-    auto hs = e.headers.items();
-    n += container_header_size(hs.size());
-    for (const auto& h : hs)
-        n += str_header_size(h.name.size()) + h.name.size() + str_header_size(h.value.size()) + h.value.size();
-    n += bin_header_size(e.payload.size()) + e.payload.size();
-    return n;
-}
-
-std::size_t encode(const outgoing& e, std::byte* out) noexcept {
-    detail::writer w(out);
-    w.array_header(v1_fields);
-    w.uint(wire_major);
-    w.uint(wire_minor);
-    w.uint(static_cast<std::uint8_t>(e.kind));
-    w.uint(e.id);
-    w.uint(e.correlation_id);
-    w.integer(e.timestamp_ns);
-    w.str(e.type_name);
-    w.str(e.subject);
-    auto hs = e.headers.items();
-    w.map_header(hs.size());
-    for (const auto& h : hs) {
-        w.str(h.name);
-        w.str(h.value);
-    }
-    w.bin(e.payload);
-    return static_cast<std::size_t>(w.position() - out);
-}
-
-std::vector<std::byte> encode(const outgoing& e) {
-    std::vector<std::byte> out(encoded_size(e));
-    encode(e, out.data());
-    return out;
-}
-
-std::vector<std::byte> encode_batch(const outgoing& first, std::span<const std::span<const std::byte>> payloads) {
-    if (payloads.size() == 1) {
-        auto single = first;
-        single.kind = kind::message;
-        single.payload = payloads[0];
-        return encode(single);
-    }
-    std::size_t records = 0;
-    for (auto p : payloads) records += detail::bin_header_size(p.size()) + p.size();
-    std::vector<std::byte> body(records);
-    detail::writer w(body.data());
-    for (auto p : payloads) w.bin(p);
-    auto batch = first;
-    batch.kind = kind::batch;
-    batch.correlation_id = 0;
-    batch.payload = body;
-    return encode(batch);
-}
-
 namespace detail {
 
 std::uint32_t next_batch_record(std::span<const std::byte> frame, std::uint32_t offset,
@@ -212,19 +149,6 @@ std::uint32_t next_batch_record(std::span<const std::byte> frame, std::uint32_t 
 }
 
 } // namespace detail
-
-std::uint64_t next_message_ids(std::uint64_t n) noexcept {
-    static std::atomic<std::uint64_t> counter{[] {
-        std::random_device rd;
-        return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
-    }()};
-    for (;;) {
-        auto first = counter.fetch_add(n, std::memory_order_relaxed);
-        if (first != 0 && first + n > first) return first; // skip a range holding 0
-    }
-}
-
-std::uint64_t next_message_id() noexcept { return next_message_ids(1); }
 
 std::int64_t now_ns() noexcept {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
