@@ -16,24 +16,17 @@
 
 namespace courier::detail {
 
-/// Writes what msgpack-cxx's packer writes for a double: integral values as integers.
-inline void write_double(writer& w, double d) noexcept {
+/// Writes what msgpack-cxx's packer writes for a float or a double: integral values as integers.
+template <class F>
+inline void write_real(writer& w, F d) noexcept {
     if (d == d) {
-        if (d >= 0 && d < 18446744073709551616.0 && d == static_cast<double>(static_cast<std::uint64_t>(d)))
+        if (d >= 0 && d < static_cast<F>(18446744073709551616.0) && d == static_cast<F>(static_cast<std::uint64_t>(d)))
             return w.uint(static_cast<std::uint64_t>(d));
-        if (d < 0 && d >= -9223372036854775808.0 && d == static_cast<double>(static_cast<std::int64_t>(d)))
+        if (d < 0 && d >= static_cast<F>(-9223372036854775808.0) && d == static_cast<F>(static_cast<std::int64_t>(d)))
             return w.integer(static_cast<std::int64_t>(d));
     }
-    w.float64(d);
-}
-inline void write_float(writer& w, float d) noexcept {
-    if (d == d) {
-        if (d >= 0 && d < 18446744073709551616.0f && d == static_cast<float>(static_cast<std::uint64_t>(d)))
-            return w.uint(static_cast<std::uint64_t>(d));
-        if (d < 0 && d >= -9223372036854775808.0f && d == static_cast<float>(static_cast<std::int64_t>(d)))
-            return w.integer(static_cast<std::int64_t>(d));
-    }
-    w.float32(d);
+    if constexpr (std::is_same_v<F, float>) w.float32(d);
+    else w.float64(d);
 }
 
 template <class T>
@@ -94,10 +87,8 @@ template <class T>
         });
     } else if constexpr (std::is_same_v<T, bool>) {
         w.boolean(v);
-    } else if constexpr (std::is_same_v<T, float>) {
-        write_float(w, v);
-    } else if constexpr (std::is_same_v<T, double>) {
-        write_double(w, v);
+    } else if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+        write_real(w, v);
     } else {
         using I = typename std::conditional_t<std::is_enum_v<T>, std::underlying_type<T>, std::type_identity<T>>::type;
         if constexpr (std::is_signed_v<I>) w.integer(static_cast<std::int64_t>(static_cast<I>(v)));
