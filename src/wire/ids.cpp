@@ -5,6 +5,7 @@
 #include "courier/envelope.hpp"
 
 #include <pthread.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -15,9 +16,14 @@ namespace detail {
 namespace {
 
 std::uint64_t seed() noexcept {
-    std::random_device rd;
-    const auto clock = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-    return ((static_cast<std::uint64_t>(rd()) << 32) ^ rd()) ^ clock;
+    auto v = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    try {
+        std::random_device rd;
+        v ^= (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+    } catch (...) {
+        v ^= static_cast<std::uint64_t>(getpid()) << 32; // no entropy source: the clock and the pid
+    }
+    return v;
 }
 
 std::uint64_t mix(std::uint64_t z) noexcept {
@@ -45,9 +51,13 @@ source& ids() noexcept {
     return s;
 }
 
+// In a forked child: only what is safe there (no random_device, no allocation): the parent's
+// state moved on by the child's pid and the clock.
 void reseed() noexcept {
     auto& s = ids();
-    s.stream.store(seed(), std::memory_order_relaxed);
+    const auto clock = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    s.stream.store(mix(s.stream.load(std::memory_order_relaxed) ^ static_cast<std::uint64_t>(getpid())) ^ clock,
+                   std::memory_order_relaxed);
     s.messages.store(s.draw(), std::memory_order_relaxed);
 }
 
