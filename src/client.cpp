@@ -1,9 +1,11 @@
 #include "courier/client.hpp"
 
+#include "framing/frames.hpp"
+#include "wire/ids.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <random>
 
 namespace courier {
 
@@ -33,18 +35,6 @@ client_options validated(client_options o) {
     return o;
 }
 
-// 16 random bytes, the first never 0 (libzmq reserves ids starting with 0 for the ones it makes).
-std::string random_identity() {
-    std::random_device random;
-    std::string id(16, '\0');
-    for (std::size_t i = 0; i < id.size(); i += 4) {
-        const auto r = random();
-        for (std::size_t j = 0; j < 4; ++j) id[i + j] = static_cast<char>((r >> (8 * j)) & 0xff);
-    }
-    if (id[0] == '\0') id[0] = 'c';
-    return id;
-}
-
 std::string join(const std::vector<std::string>& items) {
     if (items.empty()) return "none";
     std::string out;
@@ -56,7 +46,7 @@ std::string join(const std::vector<std::string>& items) {
 
 client::client(context& ctx, client_options options)
     : socket_(ctx, zmq::socket_type::dealer, validated(options).socket), options_(std::move(options)),
-      identity_(random_identity()) {
+      identity_(detail::random_identity()) {
     auto& s = socket_.native();
     // A fixed routing id: a server's reply cache knows a retry that comes over a new connection.
     s.set(zmq::sockopt::routing_id, zmq::const_buffer(identity_.data(), identity_.size()));
@@ -113,13 +103,7 @@ pending_call client::send_payload(std::string_view method, std::string_view type
         call.state = status::full;
         return call;
     }
-    auto frame = detail::envelope_frame({.kind = kind::request,
-                                         .id = call.id,
-                                         .timestamp_ns = now_ns(),
-                                         .type_name = type,
-                                         .subject = method,
-                                         .headers = options.headers,
-                                         .payload = payload});
+    auto frame = detail::request_frame(call.id, method, type, payload, options.headers);
     flight f{.started = detail::clock::now(), .timeout = timeout, .attempts = attempts};
     f.last = f.started + timeout * attempts;
     for (int retry = 1; retry < attempts; ++retry) f.last += pause_before(retry);

@@ -1,192 +1,12 @@
 #include "courier/envelope.hpp"
 
-#include "courier/detail/wire.hpp"
+#include "courier/detail/reader.hpp"
 #include "courier/error.hpp"
 
-#include <atomic>
-#include <cstdio>
-#include <random>
 #include <string>
 #include <utility>
 
 namespace courier {
-namespace detail {
-namespace {
-
-std::string describe(std::uint8_t tag) {
-    char buf[64];
-    const char* what = "reserved";
-    if (tag <= 0x7f) what = "positive fixint";
-    else if (tag <= 0x8f) what = "fixmap";
-    else if (tag <= 0x9f) what = "fixarray";
-    else if (tag <= 0xbf) what = "fixstr";
-    else if (tag >= 0xe0) what = "negative fixint";
-    else switch (tag) {
-        case 0xc0: what = "nil"; break;
-        case 0xc2: case 0xc3: what = "bool"; break;
-        case 0xc4: case 0xc5: case 0xc6: what = "bin"; break;
-        case 0xc7: case 0xc8: case 0xc9: case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8: what = "ext"; break;
-        case 0xca: case 0xcb: what = "float"; break;
-        case 0xcc: case 0xcd: case 0xce: case 0xcf: what = "uint"; break;
-        case 0xd0: case 0xd1: case 0xd2: case 0xd3: what = "int"; break;
-        case 0xd9: case 0xda: case 0xdb: what = "str"; break;
-        case 0xdc: case 0xdd: what = "array"; break;
-        case 0xde: case 0xdf: what = "map"; break;
-        default: break;
-        }
-    std::snprintf(buf, sizeof buf, "%s (0x%02x)", what, tag);
-    return buf;
-}
-
-} // namespace
-
-void reader::ended(const char* field) const {
-    throw error(errc::truncated, std::string("envelope field '") + field + "': input ends at byte " +
-                                     std::to_string(offset()));
-}
-
-void reader::short_of(std::size_t n, const char* field) const {
-    throw error(errc::truncated, std::string("envelope field '") + field + "': declares " + std::to_string(n) +
-                                     " bytes but only " + std::to_string(remaining()) + " remain");
-}
-
-void reader::wrong_type(const char* field, const char* expected, std::uint8_t tag) const {
-    throw error(errc::malformed, std::string("envelope field '") + field + "': expected " + expected +
-                                     ", found " + describe(tag) + " at byte " +
-                                     std::to_string(offset() - 1));
-}
-
-std::uint32_t reader::array_header(const char* field) {
-    auto tag = byte(field);
-    if ((tag & 0xf0) == 0x90) return tag & 0x0f;
-    if (tag == 0xdc) return static_cast<std::uint32_t>(big_endian(2, field));
-    if (tag == 0xdd) return static_cast<std::uint32_t>(big_endian(4, field));
-    wrong_type(field, "an array", tag);
-}
-
-std::uint32_t reader::map_header(const char* field) {
-    auto tag = byte(field);
-    if ((tag & 0xf0) == 0x80) return tag & 0x0f;
-    if (tag == 0xde) return static_cast<std::uint32_t>(big_endian(2, field));
-    if (tag == 0xdf) return static_cast<std::uint32_t>(big_endian(4, field));
-    wrong_type(field, "a map", tag);
-}
-
-std::uint64_t reader::uint(const char* field) {
-    auto tag = byte(field);
-    if (tag <= 0x7f) return tag;
-    switch (tag) {
-    case 0xcc: return big_endian(1, field);
-    case 0xcd: return big_endian(2, field);
-    case 0xce: return big_endian(4, field);
-    case 0xcf: return big_endian(8, field);
-    default: wrong_type(field, "an unsigned integer", tag);
-    }
-}
-
-std::int64_t reader::integer(const char* field) {
-    auto tag = byte(field);
-    if (tag <= 0x7f) return tag;
-    if (tag >= 0xe0) return static_cast<std::int8_t>(tag);
-    switch (tag) {
-    case 0xcc: return static_cast<std::int64_t>(big_endian(1, field));
-    case 0xcd: return static_cast<std::int64_t>(big_endian(2, field));
-    case 0xce: return static_cast<std::int64_t>(big_endian(4, field));
-    case 0xcf: {
-        auto v = big_endian(8, field);
-        if (v > static_cast<std::uint64_t>(INT64_MAX))
-            throw error(errc::malformed, std::string("envelope field '") + field + "': value out of int64 range");
-        return static_cast<std::int64_t>(v);
-    }
-    case 0xd0: return static_cast<std::int8_t>(big_endian(1, field));
-    case 0xd1: return static_cast<std::int16_t>(big_endian(2, field));
-    case 0xd2: return static_cast<std::int32_t>(big_endian(4, field));
-    case 0xd3: return static_cast<std::int64_t>(big_endian(8, field));
-    default: wrong_type(field, "an integer", tag);
-    }
-}
-
-std::string_view reader::str(const char* field) {
-    auto tag = byte(field);
-    std::size_t n;
-    if ((tag & 0xe0) == 0xa0) n = tag & 0x1f;
-    else if (tag == 0xd9) n = big_endian(1, field);
-    else if (tag == 0xda) n = big_endian(2, field);
-    else if (tag == 0xdb) n = big_endian(4, field);
-    else wrong_type(field, "a string", tag);
-    auto p = take(n, field);
-    return {reinterpret_cast<const char*>(p), n};
-}
-
-std::span<const std::byte> reader::bin(const char* field) {
-    auto tag = byte(field);
-    std::size_t n;
-    if (tag == 0xc4) n = big_endian(1, field);
-    else if (tag == 0xc5) n = big_endian(2, field);
-    else if (tag == 0xc6) n = big_endian(4, field);
-    else wrong_type(field, "bin (raw bytes)", tag);
-    return {take(n, field), n};
-}
-
-void reader::skip(const char* field, std::size_t max_depth) {
-    // Iterative: `pending` counts values still to skip at any depth; each iteration consumes at
-    // least one byte, so a huge declared count fails at the end of input, never loops on.
-    std::uint64_t pending = 1;
-    std::size_t depth = 0;
-    std::uint64_t left_at_depth[64] = {};
-    if (max_depth > 64) max_depth = 64;
-    while (pending != 0) {
-        auto tag = byte(field);
-        std::uint64_t children = 0;
-        std::size_t skip_bytes = 0;
-        if (tag <= 0x7f || tag >= 0xe0 || tag == 0xc0 || tag == 0xc2 || tag == 0xc3) {
-        } else if ((tag & 0xf0) == 0x80) children = 2u * (tag & 0x0f);
-        else if ((tag & 0xf0) == 0x90) children = tag & 0x0f;
-        else if ((tag & 0xe0) == 0xa0) skip_bytes = tag & 0x1f;
-        else switch (tag) {
-            case 0xc4: case 0xd9: skip_bytes = big_endian(1, field); break;
-            case 0xc5: case 0xda: skip_bytes = big_endian(2, field); break;
-            case 0xc6: case 0xdb: skip_bytes = big_endian(4, field); break;
-            case 0xc7: skip_bytes = 1 + big_endian(1, field); break;
-            case 0xc8: skip_bytes = 1 + big_endian(2, field); break;
-            case 0xc9: skip_bytes = 1 + big_endian(4, field); break;
-            case 0xca: skip_bytes = 4; break;
-            case 0xcb: skip_bytes = 8; break;
-            case 0xcc: case 0xd0: skip_bytes = 1; break;
-            case 0xcd: case 0xd1: skip_bytes = 2; break;
-            case 0xce: case 0xd2: skip_bytes = 4; break;
-            case 0xcf: case 0xd3: skip_bytes = 8; break;
-            case 0xd4: skip_bytes = 2; break;
-            case 0xd5: skip_bytes = 3; break;
-            case 0xd6: skip_bytes = 5; break;
-            case 0xd7: skip_bytes = 9; break;
-            case 0xd8: skip_bytes = 17; break;
-            case 0xdc: children = big_endian(2, field); break;
-            case 0xdd: children = big_endian(4, field); break;
-            case 0xde: children = 2 * big_endian(2, field); break;
-            case 0xdf: children = 2 * big_endian(4, field); break;
-            default:
-                throw error(errc::malformed, std::string("envelope field '") + field + "': " +
-                                                 describe(tag) + " is not valid msgpack");
-            }
-        take(skip_bytes, field);
-        --pending;
-        if (children != 0) {
-            if (children > remaining())
-                throw error(errc::truncated, std::string("envelope field '") + field + "': declares " +
-                                                 std::to_string(children) + " elements but only " +
-                                                 std::to_string(remaining()) + " bytes remain");
-            if (depth + 1 > max_depth)
-                throw error(errc::limit_exceeded, std::string("envelope field '") + field +
-                                                      "': nested deeper than " + std::to_string(max_depth));
-            left_at_depth[depth++] = pending;
-            pending = children;
-        }
-        while (pending == 0 && depth != 0) pending = left_at_depth[--depth];
-    }
-}
-
-} // namespace detail
 
 namespace {
 
@@ -223,7 +43,9 @@ void decode_limits::validate() const {
 envelope_layout envelope::parse(std::span<const std::byte> frame, const decode_limits& limits) {
     if (frame.size() > UINT32_MAX)
         throw error(errc::limit_exceeded, "envelope: frame over 4 GiB");
-    detail::reader r(frame);
+    // Containers are checked only in skipped extension fields, by depth (the envelope's own
+    // counts are checked against their own limits, or fail at the end of input).
+    detail::reader r(frame, detail::wire_part::envelope, {.max_depth = limits.max_depth});
     envelope_layout out;
     auto fields = r.array_header("envelope");
     if (fields < 2)
@@ -244,7 +66,7 @@ envelope_layout envelope::parse(std::span<const std::byte> frame, const decode_l
     out.kind = static_cast<courier::kind>(k);
     out.id = r.uint("message id");
     out.correlation_id = r.uint("correlation id");
-    out.timestamp_ns = r.integer("timestamp");
+    out.timestamp_ns = r.integer<std::int64_t>("timestamp");
     auto type = bounded_name(r, "type name", limits);
     out.type_name = range_of(frame, type.data(), type.size());
     auto subject = bounded_name(r, "subject", limits);
@@ -278,7 +100,7 @@ envelope_layout envelope::parse(std::span<const std::byte> frame, const decode_l
         out.batch_count = static_cast<std::uint32_t>(count);
     }
 
-    for (auto extra = fields - v1_fields; extra != 0; --extra) r.skip("extension field", limits.max_depth);
+    for (auto extra = fields - v1_fields; extra != 0; --extra) r.skip("extension field", 0);
     if (r.remaining() != 0)
         throw error(errc::malformed, "envelope: " + std::to_string(r.remaining()) +
                                          " bytes after the envelope's last field");
@@ -314,66 +136,6 @@ std::optional<std::string_view> header_view::find(std::string_view name) const {
     return std::nullopt;
 }
 
-std::size_t encoded_size(const outgoing& e) noexcept {
-    using namespace detail;
-    std::size_t n = 1 + uint_size(wire_major) + uint_size(wire_minor) + 1 + uint_size(e.id) +
-                    uint_size(e.correlation_id) + int_size(e.timestamp_ns) +
-                    str_header_size(e.type_name.size()) + e.type_name.size() +
-                    str_header_size(e.subject.size()) + e.subject.size();
-    auto hs = e.headers.items();
-    n += container_header_size(hs.size());
-    for (const auto& h : hs)
-        n += str_header_size(h.name.size()) + h.name.size() + str_header_size(h.value.size()) + h.value.size();
-    n += bin_header_size(e.payload.size()) + e.payload.size();
-    return n;
-}
-
-std::size_t encode(const outgoing& e, std::byte* out) noexcept {
-    detail::writer w(out);
-    w.array_header(v1_fields);
-    w.uint(wire_major);
-    w.uint(wire_minor);
-    w.uint(static_cast<std::uint8_t>(e.kind));
-    w.uint(e.id);
-    w.uint(e.correlation_id);
-    w.integer(e.timestamp_ns);
-    w.str(e.type_name);
-    w.str(e.subject);
-    auto hs = e.headers.items();
-    w.map_header(hs.size());
-    for (const auto& h : hs) {
-        w.str(h.name);
-        w.str(h.value);
-    }
-    w.bin(e.payload);
-    return static_cast<std::size_t>(w.position() - out);
-}
-
-std::vector<std::byte> encode(const outgoing& e) {
-    std::vector<std::byte> out(encoded_size(e));
-    encode(e, out.data());
-    return out;
-}
-
-std::vector<std::byte> encode_batch(const outgoing& first, std::span<const std::span<const std::byte>> payloads) {
-    if (payloads.size() == 1) {
-        auto single = first;
-        single.kind = kind::message;
-        single.payload = payloads[0];
-        return encode(single);
-    }
-    std::size_t records = 0;
-    for (auto p : payloads) records += detail::bin_header_size(p.size()) + p.size();
-    std::vector<std::byte> body(records);
-    detail::writer w(body.data());
-    for (auto p : payloads) w.bin(p);
-    auto batch = first;
-    batch.kind = kind::batch;
-    batch.correlation_id = 0;
-    batch.payload = body;
-    return encode(batch);
-}
-
 namespace detail {
 
 std::uint32_t next_batch_record(std::span<const std::byte> frame, std::uint32_t offset,
@@ -387,19 +149,6 @@ std::uint32_t next_batch_record(std::span<const std::byte> frame, std::uint32_t 
 }
 
 } // namespace detail
-
-std::uint64_t next_message_ids(std::uint64_t n) noexcept {
-    static std::atomic<std::uint64_t> counter{[] {
-        std::random_device rd;
-        return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
-    }()};
-    for (;;) {
-        auto first = counter.fetch_add(n, std::memory_order_relaxed);
-        if (first != 0 && first + n > first) return first; // skip a range holding 0
-    }
-}
-
-std::uint64_t next_message_id() noexcept { return next_message_ids(1); }
 
 std::int64_t now_ns() noexcept {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(

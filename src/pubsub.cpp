@@ -1,5 +1,7 @@
 #include "courier/pubsub.hpp"
 
+#include "wire/ids.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cerrno>

@@ -2,6 +2,8 @@
 
 #include "courier/detail/outbox.hpp"
 #include "courier/detail/socket.hpp"
+#include "framing/frames.hpp"
+#include "wire/ids.hpp"
 
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -16,7 +18,6 @@
 #include <future>
 #include <map>
 #include <mutex>
-#include <random>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -41,13 +42,6 @@ std::string routing_id_of(std::uint64_t node) {
     return id;
 }
 
-std::uint64_t random_node_id() {
-    std::random_device rd;
-    std::uint64_t v = 0;
-    while (v == 0) v = (std::uint64_t{rd()} << 32) ^ rd() ^ static_cast<std::uint64_t>(clock::now().time_since_epoch().count());
-    return v;
-}
-
 /// What a peer says when another connects: its role, its node id (a pusher's is its producer id)
 /// and, for a puller, its window.
 struct hello_body {
@@ -56,16 +50,6 @@ struct hello_body {
     std::uint64_t window = 0;
     MSGPACK_DEFINE_MAP(role, node, window)
 };
-
-zmq::message_t control_frame(std::string_view command, std::span<const std::byte> payload = {},
-                             std::uint64_t correlation = 0) {
-    return detail::envelope_frame({.kind = kind::control,
-                                   .id = next_message_id(),
-                                   .correlation_id = correlation,
-                                   .timestamp_ns = now_ns(),
-                                   .subject = command,
-                                   .payload = payload});
-}
 
 /// A control envelope whose subject this end does not take: bad input, counted as rejected.
 error unknown_control(const char* who, std::string_view subject, const char* expected) {
@@ -77,7 +61,7 @@ zmq::message_t hello_frame(std::string_view role, std::uint64_t node, std::uint6
     auto& out = detail::scratch();
     out.clear();
     msgpack::pack(out, hello_body{std::string(role), node, window});
-    return control_frame("hello", out.view());
+    return detail::control_frame("hello", out.view());
 }
 
 zmq::message_t ack_frame(std::span<const std::uint64_t> seqs) {
@@ -86,7 +70,7 @@ zmq::message_t ack_frame(std::span<const std::uint64_t> seqs) {
     msgpack::packer<detail::buffer> pk(out);
     pk.pack_array(static_cast<std::uint32_t>(seqs.size()));
     for (auto s : seqs) pk.pack(s);
-    return control_frame("ack", out.view());
+    return detail::control_frame("ack", out.view());
 }
 
 enum class sent { ok, full, gone };
@@ -227,16 +211,16 @@ struct reliable_pusher::engine {
         opt.validate();
         if (!opt.outbox.empty()) {
             box = std::make_unique<detail::outbox>(opt.outbox, opt.sync == outbox_sync::power_loss);
-            auto restored = box->restore(random_node_id());
+            auto restored = box->restore(detail::random_id());
             node = restored.producer_id;
             next_seq = restored.next_sequence;
             for (auto& [seq, bytes] : restored.tasks) ready.emplace(seq, task{zmq::message_t(bytes.data(), bytes.size())});
             outstanding = ready.size();
         } else {
-            node = random_node_id();
+            node = detail::random_id();
         }
         apply_router_options(sock.native(), node, opt.heartbeat_interval, opt.heartbeat_timeout);
-        ping = control_frame("ping");
+        ping = detail::control_frame("ping");
         wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (wake_fd < 0) throw error(errc::zmq, "reliable_pusher: eventfd failed");
         cpu = ctx.next_library_cpu();
@@ -304,12 +288,7 @@ struct reliable_pusher::engine {
         }
         if (closing || stopped) throw error(errc::closed, "reliable_pusher: push after close");
         const auto seq = next_seq;
-        auto frame = detail::envelope_frame({.kind = kind::message,
-                                             .id = seq,
-                                             .timestamp_ns = now_ns(),
-                                             .type_name = type,
-                                             .headers = headers,
-                                             .payload = payload});
+        auto frame = detail::task_frame(seq, type, payload, headers);
         if (frame.size() > opt.socket.max_message_size)
             throw error(errc::message_too_large, "push: an envelope of " + std::to_string(frame.size()) +
                                                      " bytes is over max_message_size");
@@ -735,7 +714,7 @@ struct reliable_puller::state {
     std::uint64_t tick = 0;
 
     state(context& ctx, reliable_puller_options o)
-        : opt(std::move(o)), sock(ctx, zmq::socket_type::router, opt.socket), node(random_node_id()) {
+        : opt(std::move(o)), sock(ctx, zmq::socket_type::router, opt.socket), node(detail::random_id()) {
         opt.validate();
         apply_router_options(sock.native(), node, opt.heartbeat_interval, opt.heartbeat_timeout);
     }
@@ -790,7 +769,7 @@ struct reliable_puller::state {
         if (layout.kind == kind::control) {
             const envelope env({body.data<std::byte>(), body.size()}, layout);
             if (env.subject() == "ping") { // answered while the application receives: it is not stuck
-                send(rid, control_frame("pong", {}, layout.id));
+                send(rid, detail::control_frame("pong", {}, layout.id));
                 return std::nullopt;
             }
             if (env.subject() != "hello") throw unknown_control("reliable_puller", env.subject(), "hello or ping");
@@ -840,7 +819,7 @@ struct reliable_puller::state {
         if (!sock.is_open()) return;
         for (auto& [id, p] : producers) {
             try {
-                send(p.rid, control_frame("bye"));
+                send(p.rid, detail::control_frame("bye"));
             } catch (...) {
             }
         }

@@ -1,11 +1,11 @@
 #include "courier/detail/send_queue.hpp"
 
 #include "courier/detail/sender.hpp"
-#include "courier/detail/wire.hpp"
+
+#include "framing/frames.hpp"
+#include "wire/envelope_writer.hpp"
 
 #include <algorithm>
-#include <array>
-#include <cstring>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/prctl.h>
@@ -40,21 +40,6 @@ void spin_mutex::relax(unsigned spins) noexcept {
 
 namespace {
 
-// Room for the envelope fields before a batch's records: array, versions, kind, ids, timestamp,
-// the type name's header, empty subject and headers, the records' bin header.
-constexpr std::size_t prefix_reserve = 1 + 1 + 1 + 1 + 9 + 9 + 9 + 5 + 1 + 1 + 5;
-
-// A message with headers is encoded when queued, before its topic's sequence number is known: its
-// id and correlation id are written as 9-byte uint64s (msgpack 0xcf, a width any reader accepts)
-// and filled in as it leaves. Offsets: array header, major, minor, kind, then id, correlation id.
-constexpr std::uint64_t placeholder_id = UINT64_MAX;
-constexpr std::size_t id_at = 4, correlation_at = 13;
-
-void put_uint64(std::byte* at, std::uint64_t v) noexcept {
-    at[0] = std::byte{0xcf};
-    for (int i = 8; i >= 1; --i, v >>= 8) at[i] = static_cast<std::byte>(v & 0xff);
-}
-
 // The longest a loaded sending thread naps before it looks for more work (direct_gap if shorter).
 constexpr std::chrono::microseconds max_nap{20};
 
@@ -64,7 +49,7 @@ send_queue::send_queue(zmq::socket_ref sock, bool with_topic, const socket_optio
                        topic_sequences* sequences)
     : sock_(sock), with_topic_(with_topic), socket_options_(socket), options_(options), sequences_(sequences) {
     options_.validate();
-    if (options_.max_bytes + prefix_reserve + socket_options_.limits.max_name > socket_options_.max_message_size)
+    if (options_.max_bytes + records_envelope_overhead + socket_options_.limits.max_name > socket_options_.max_message_size)
         throw error(errc::invalid_option, "batching.max_bytes must leave room for the envelope within max_message_size");
     sender_ = std::jthread([this](std::stop_token stop) { run(stop); });
 }
@@ -94,7 +79,7 @@ std::unique_ptr<send_queue::pending> send_queue::fresh() {
 
 status send_queue::send(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
                         header_list headers, deadline& until, bool may_wait) {
-    if (payload.size() + topic.size() + type.size() + prefix_reserve > socket_options_.max_message_size)
+    if (payload.size() + topic.size() + type.size() + records_envelope_overhead > socket_options_.max_message_size)
         throw error(errc::message_too_large, "send: a payload of " + std::to_string(payload.size()) +
                                                  " bytes is over max_message_size (" +
                                                  std::to_string(socket_options_.max_message_size) + ")");
@@ -118,20 +103,21 @@ status send_queue::send(std::string_view topic, std::string_view type, std::span
         }
     }
 
-    // A message with headers travels alone, encoded now (outside the lock); others join the open batch.
+    // A message with headers travels alone, encoded now (outside the lock); others join the open
+    // batch. A publisher's is numbered as it leaves, when its topic's sequence number is known.
     std::vector<std::byte> whole;
     if (!headers.items().empty()) {
         q.unlock();
-        whole = encode(outgoing{.kind = kind::message,
-                                .id = sequences_ ? placeholder_id : next_message_id(),
-                                .correlation_id = sequences_ ? placeholder_id : 0,
-                                .timestamp_ns = now_ns(),
-                                .type_name = type,
-                                .headers = headers,
-                                .payload = payload});
+        const outgoing e{.kind = kind::message,
+                         .id = sequences_ ? 0 : next_message_id(),
+                         .timestamp_ns = now_ns(),
+                         .type_name = type,
+                         .headers = headers,
+                         .payload = payload};
+        whole = sequences_ ? encode_renumberable(e) : encode(e);
         q.lock();
     }
-    const std::size_t bytes = whole.empty() ? bin_header_size(payload.size()) + payload.size() : whole.size();
+    const std::size_t bytes = whole.empty() ? record_size(payload) : whole.size();
 
     for (;;) {
         if (stopping_) throw error(errc::closed, "send: the sender is closed");
@@ -164,9 +150,7 @@ status send_queue::send(std::string_view topic, std::string_view type, std::span
     if (open_->whole) {
         open_->records = std::move(whole);
     } else {
-        const auto at = open_->records.size();
-        open_->records.resize(at + bytes);
-        writer(open_->records.data() + at).bin(payload);
+        append_record(open_->records, payload);
     }
     ++open_->count;
     queued_bytes_ += bytes;
@@ -198,8 +182,7 @@ bool send_queue::send_direct(std::string_view topic, std::string_view type, std:
                              header_list headers) {
     // A number is used only if the message leaves (as without batching).
     std::uint64_t* last = sequences_ ? &sequences_->last(topic) : nullptr;
-    auto m = last ? numbered_message_of(with_topic_, topic, type, payload, headers, *last + 1,
-                                        sequences_->publisher_id())
+    auto m = last ? message_of(with_topic_, topic, type, payload, headers, {*last + 1, sequences_->publisher_id()})
                   : message_of(with_topic_, topic, type, payload, headers);
     auto once = deadline::at(clock::time_point{}); // passed: one try, no wait
     if (!send_frames(sock_, m.all(), once, socket_options_.max_message_size)) return false;
@@ -216,41 +199,17 @@ std::unique_lock<std::mutex> send_queue::lock_socket() const {
 }
 
 bool send_queue::send_frame(const pending& p, std::unique_lock<std::mutex>& socket) {
-    std::array<zmq::message_t, 2> frames;
-    std::size_t n = 0;
-    if (with_topic_) frames[n++] = zmq::message_t(p.topic.data(), p.topic.size());
+    message_frames m;
     if (p.whole) {
-        frames[n++] = zmq::message_t(p.records.data(), p.records.size());
-        if (sequences_) {
-            auto* at = frames[n - 1].data<std::byte>();
-            put_uint64(at + id_at, sequences_->take(p.topic, 1));
-            put_uint64(at + correlation_at, sequences_->publisher_id());
-        }
+        numbering n{};
+        if (sequences_) n = {sequences_->take(p.topic, 1), sequences_->publisher_id()};
+        m = encoded_message_of(with_topic_, p.topic, p.records, sequences_ ? &n : nullptr);
     } else {
-        // One message is a plain envelope, whose last field, bin(payload), is exactly its record.
-        const bool batch = p.count > 1;
         // A publisher's batch takes its numbers as it leaves, so they follow the wire order; one
         // that then times out has used them, and subscribers count it as missed, which it is.
         const auto first_id = sequences_ ? sequences_->take(p.topic, p.count) : next_message_ids(p.count);
         const std::uint64_t correlation = sequences_ ? sequences_->publisher_id() : 0;
-        const std::size_t prefix = 1 + 1 + 1 + 1 + uint_size(first_id) + uint_size(correlation) + int_size(p.timestamp_ns) +
-                                   str_header_size(p.type.size()) + p.type.size() + 1 + 1 +
-                                   (batch ? bin_header_size(p.records.size()) : 0);
-        zmq::message_t body(prefix + p.records.size());
-        writer w(body.data<std::byte>());
-        w.array_header(10);
-        w.uint(wire_major);
-        w.uint(wire_minor);
-        w.uint(static_cast<std::uint8_t>(batch ? kind::batch : kind::message));
-        w.uint(first_id);
-        w.uint(correlation);
-        w.integer(p.timestamp_ns);
-        w.str(p.type);
-        w.str({});
-        w.map_header(0);
-        if (batch) w.bin_header(p.records.size());
-        std::memcpy(w.position(), p.records.data(), p.records.size());
-        frames[n++] = std::move(body);
+        m = batch_of(with_topic_, p.topic, p.type, p.timestamp_ns, p.records, p.count, first_id, correlation);
     }
     // The batch's one deadline, fixed when it was opened (not when it is taken: a queue of batches
     // behind a missing peer would wait send_timeout each), or close()'s, if sooner. The first try
@@ -266,7 +225,7 @@ bool send_queue::send_frame(const pending& p, std::unique_lock<std::mutex>& sock
                 if (now >= stop_by || (tried && now >= expires)) break;
                 if (tried) until = deadline::at(std::min({expires, stop_by, now + wait_slice}));
             }
-            if (send_frames(sock_, {frames.data(), n}, until, SIZE_MAX)) {
+            if (send_frames(sock_, m.all(), until, SIZE_MAX)) {
                 counters_.sent += p.count;
                 return true;
             }

@@ -1,34 +1,14 @@
 #include "courier/detail/sender.hpp"
 
+#include "framing/frames.hpp"
+#include "wire/ids.hpp"
+
 #include <algorithm>
 #include <array>
 #include <chrono>
 #include <mutex>
-#include <random>
 
 namespace courier::detail {
-
-std::uint64_t random_id() {
-    std::random_device rd;
-    std::uint64_t id = 0;
-    while (id == 0) id = (std::uint64_t{rd()} << 32) ^ rd();
-    return id;
-}
-
-message_frames numbered_message_of(bool with_topic, std::string_view topic, std::string_view type,
-                                   std::span<const std::byte> payload, header_list headers,
-                                   std::uint64_t sequence, std::uint64_t publisher) {
-    message_frames m;
-    if (with_topic) m.frames[m.count++] = zmq::message_t(topic.data(), topic.size());
-    m.frames[m.count++] = envelope_frame({.kind = kind::message,
-                                          .id = sequence,
-                                          .correlation_id = publisher,
-                                          .timestamp_ns = now_ns(),
-                                          .type_name = type,
-                                          .headers = headers,
-                                          .payload = payload});
-    return m;
-}
 
 sender::sender(context& ctx, zmq::socket_type type, bool with_topic, const socket_options& options,
                std::optional<batching> batch, std::size_t max_topics)
@@ -93,7 +73,7 @@ status sender::send(std::string_view topic, std::string_view type, std::span<con
     // A number is used only by a message that left: one refused or timed out may be tried again
     // without subscribers counting a gap.
     auto& last = sequences_->last(topic);
-    auto m = numbered_message_of(with_topic_, topic, type, payload, headers, last + 1, sequences_->publisher_id());
+    auto m = message_of(with_topic_, topic, type, payload, headers, {last + 1, sequences_->publisher_id()});
     const auto s = send_now(m.all(), until, full);
     if (s == status::ok) ++last;
     return s;

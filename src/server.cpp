@@ -1,5 +1,7 @@
 #include "courier/server.hpp"
 
+#include "framing/frames.hpp"
+
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -199,8 +201,6 @@ public:
 private:
     std::size_t receive(std::span<zmq::message_t> frames, deadline& until, bool watch);
     std::optional<zmq::message_t> handle(const message& request, buffer& out);
-    zmq::message_t reply_frame(const message& request, kind k, std::string_view type,
-                               std::span<const std::byte> payload);
     void send_reply(zmq::message_t& routing, bool delimiter, zmq::message_t& body);
     void flush_replies();
     void wait_wake(std::chrono::milliseconds timeout);
@@ -247,17 +247,6 @@ void server_core::wait_wake(std::chrono::milliseconds timeout) {
     }
 }
 
-zmq::message_t server_core::reply_frame(const message& request, kind k, std::string_view type,
-                                        std::span<const std::byte> payload) {
-    return envelope_frame({.kind = k,
-                           .id = next_message_id(),
-                           .correlation_id = request.id(),
-                           .timestamp_ns = now_ns(),
-                           .type_name = type,
-                           .subject = request.subject(),
-                           .payload = payload});
-}
-
 std::optional<zmq::message_t> server_core::handle(const message& request, buffer& out) {
     std::optional<zmq::message_t> body;
     std::string failure_text;
@@ -267,7 +256,7 @@ std::optional<zmq::message_t> server_core::handle(const message& request, buffer
     } else {
         try {
             auto type = method->second(request, out);
-            body = reply_frame(request, kind::reply, type, out.view());
+            body = reply_frame(kind::reply, request.id(), request.subject(), type, out.view());
         } catch (const std::exception& e) {
             failure_text = e.what();
         } catch (...) {
@@ -278,7 +267,7 @@ std::optional<zmq::message_t> server_core::handle(const message& request, buffer
         ++n.failed;
         auto& text = scratch();
         msgpack::pack(text, failure_text);
-        body = reply_frame(request, kind::error, type_name<std::string>::value, text.view());
+        body = reply_frame(kind::error, request.id(), request.subject(), type_name<std::string>::value, text.view());
     }
     if (body->size() > socket.options().max_message_size) {
         ++n.failed;

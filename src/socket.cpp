@@ -179,25 +179,6 @@ void socket::close() noexcept {
     sock_.close();
 }
 
-zmq::message_t envelope_frame(const outgoing& e) {
-    zmq::message_t frame(encoded_size(e));
-    encode(e, frame.data<std::byte>());
-    return frame;
-}
-
-message_frames message_of(bool with_topic, std::string_view topic, std::string_view type,
-                          std::span<const std::byte> payload, header_list headers) {
-    message_frames m;
-    if (with_topic) m.frames[m.count++] = zmq::message_t(topic.data(), topic.size());
-    m.frames[m.count++] = envelope_frame({.kind = kind::message,
-                                          .id = next_message_id(),
-                                          .timestamp_ns = now_ns(),
-                                          .type_name = type,
-                                          .headers = headers,
-                                          .payload = payload});
-    return m;
-}
-
 bool send_frames(zmq::socket_ref sock, std::span<zmq::message_t> frames, deadline& until, std::size_t max_size) {
     for (auto& f : frames)
         if (f.size() > max_size)

@@ -92,12 +92,13 @@ int run_mute(courier::context& ctx, const args& a) {
         }
         courier::detail::buffer payload;
         const std::vector<std::uint64_t> answer{requests, ids.size()};
-        auto body = courier::detail::envelope_frame({.kind = courier::kind::reply,
-                                                     .id = courier::next_message_id(),
-                                                     .correlation_id = e.id(),
-                                                     .type_name = courier::type_name<std::vector<std::uint64_t>>::value,
-                                                     .subject = e.subject(),
-                                                     .payload = courier::encode_payload(answer, payload)});
+        const auto reply = courier::encode({.kind = courier::kind::reply,
+                                            .id = courier::next_message_id(),
+                                            .correlation_id = e.id(),
+                                            .type_name = courier::type_name<std::vector<std::uint64_t>>::value,
+                                            .subject = e.subject(),
+                                            .payload = courier::encode_payload(answer, payload)});
+        zmq::message_t body(reply.data(), reply.size());
         router.send(frames[0], zmq::send_flags::sndmore);
         router.send(zmq::message_t(), zmq::send_flags::sndmore);
         router.send(body, zmq::send_flags::none);

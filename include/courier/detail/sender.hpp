@@ -25,15 +25,6 @@ enum class when_full {
     refuse, ///< status::full at once, nothing sent (counted refused): try_push, try_publish
 };
 
-/// A random 64-bit id, never 0.
-std::uint64_t random_id();
-
-/// The frames of a published message numbered `sequence` in its topic's stream from `publisher`:
-/// [topic][envelope] (or [envelope]) with id = sequence and correlation id = publisher.
-message_frames numbered_message_of(bool with_topic, std::string_view topic, std::string_view type,
-                                   std::span<const std::byte> payload, header_list headers,
-                                   std::uint64_t sequence, std::uint64_t publisher);
-
 /// Owns a sending socket and, with batching, its queue. Move-only.
 /// @par Thread safety: without batching one thread at a time; with it, every member but the
 /// constructor, destructor and moves may be called from any thread.

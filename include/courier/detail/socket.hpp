@@ -174,18 +174,6 @@ private:
     int receive_timeout_ = -1; // ZMQ_RCVTIMEO as last set, to set it only when it changes
 };
 
-/// The encoded envelope of `e` in a new frame.
-zmq::message_t envelope_frame(const outgoing& e);
-
-/// The frames of one published or pushed message: [topic][envelope], or [envelope].
-struct message_frames {
-    std::array<zmq::message_t, 2> frames;
-    std::size_t count = 0;
-    std::span<zmq::message_t> all() noexcept { return {frames.data(), count}; }
-};
-message_frames message_of(bool with_topic, std::string_view topic, std::string_view type,
-                          std::span<const std::byte> payload, header_list headers);
-
 /// Tell ThreadSanitizer that libzmq hands `m`'s buffer to another thread (released, before a
 /// send) or got it from one (acquired, after a receive); no-ops in other builds.
 void released(zmq::message_t& m) noexcept;

@@ -1,6 +1,7 @@
 #pragma once
-// Private: a strict, allocation-free reader and a writer for the msgpack subset the envelope
-// uses. Every read is bounds-checked against the input; nothing here allocates.
+// Private: the one msgpack writer and the encoded-size functions, for the envelope and the fields
+// codec. Nothing here allocates or checks: the caller sizes the memory first. (The one reader is
+// detail/reader.hpp.)
 
 #include <bit>
 #include <cstddef>
@@ -10,54 +11,6 @@
 #include <string_view>
 
 namespace courier::detail {
-
-/// Reads msgpack values from a byte range. Methods throw courier::error naming `field`.
-class reader {
-public:
-    explicit reader(std::span<const std::byte> in) noexcept
-        : begin_(in.data()), pos_(in.data()), end_(in.data() + in.size()) {}
-
-    std::size_t remaining() const noexcept { return static_cast<std::size_t>(end_ - pos_); }
-    std::size_t offset() const noexcept { return static_cast<std::size_t>(pos_ - begin_); }
-    const std::byte* position() const noexcept { return pos_; }
-
-    std::uint32_t array_header(const char* field);
-    std::uint32_t map_header(const char* field);
-    std::uint64_t uint(const char* field);
-    std::int64_t integer(const char* field);
-    std::string_view str(const char* field);
-    std::span<const std::byte> bin(const char* field);
-    /// Skips one value of any type, nested at most `max_depth` deep.
-    void skip(const char* field, std::size_t max_depth);
-
-private:
-    // Inline fast paths; the throwing halves are out of line and cold.
-    std::uint8_t byte(const char* field) {
-        if (pos_ == end_) [[unlikely]]
-            ended(field);
-        return static_cast<std::uint8_t>(*pos_++);
-    }
-    const std::byte* take(std::size_t n, const char* field) {
-        if (n > remaining()) [[unlikely]]
-            short_of(n, field);
-        auto p = pos_;
-        pos_ += n;
-        return p;
-    }
-    std::uint64_t big_endian(std::size_t n, const char* field) {
-        auto p = take(n, field);
-        std::uint64_t v = 0;
-        for (std::size_t i = 0; i < n; ++i) v = (v << 8) | static_cast<std::uint8_t>(p[i]);
-        return v;
-    }
-    [[noreturn, gnu::cold]] void ended(const char* field) const;
-    [[noreturn, gnu::cold]] void short_of(std::size_t n, const char* field) const;
-    [[noreturn, gnu::cold]] void wrong_type(const char* field, const char* expected, std::uint8_t tag) const;
-
-    const std::byte* begin_;
-    const std::byte* pos_;
-    const std::byte* end_;
-};
 
 // Encoded sizes, so that a frame can be sized exactly before it is written.
 constexpr std::size_t uint_size(std::uint64_t v) noexcept {
