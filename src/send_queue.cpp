@@ -1,6 +1,6 @@
-#include "courier/detail/send_queue.hpp"
+#include "send/send_queue.hpp"
 
-#include "courier/detail/sender.hpp"
+#include "send/sender.hpp"
 #include "courier/detail/wire.hpp"
 
 #include <algorithm>

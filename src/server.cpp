@@ -1,5 +1,7 @@
 #include "courier/server.hpp"
 
+#include "transport/socket.hpp"
+
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>

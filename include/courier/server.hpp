@@ -5,7 +5,7 @@
 
 #include "courier/codec.hpp"
 #include "courier/context.hpp"
-#include "courier/detail/socket.hpp"
+#include "courier/detail/payload.hpp"
 #include "courier/events.hpp"
 #include "courier/message.hpp"
 #include "courier/options.hpp"
@@ -99,7 +99,7 @@ public:
 
     /// Handles at most one request on the calling thread, waiting for it at most `timeout`; no
     /// worker pool. Returns false on timeout.
-    bool serve_one(std::chrono::milliseconds timeout);
+    [[nodiscard]] bool serve_one(std::chrono::milliseconds timeout);
     /// Serves on the calling thread and `workers - 1` more until `stop` is requested (noticed
     /// within `stop_check`), drain() is called, or the context is shut down. It stops taking
     /// requests at once, then returns when the handlers under way have returned and their
@@ -110,7 +110,7 @@ public:
     /// Requests still queued unread are not answered: their clients retry, elsewhere if they can.
     /// Returns true if that was done within `timeout`; otherwise run() still finishes the same way
     /// later. Without run() active it is close(). Any thread.
-    bool drain(std::chrono::milliseconds timeout);
+    [[nodiscard]] bool drain(std::chrono::milliseconds timeout);
 
     courier::counters counters() const;
     server_counters cache_counters() const;
