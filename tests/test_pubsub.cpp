@@ -8,6 +8,7 @@
 
 #include <doctest/doctest.h>
 
+#include <array>
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -743,4 +744,95 @@ TEST_CASE("pubsub: behind a subscriber frozen while 100,000 messages are publish
     CHECK(c.sent == n + markers);
     CHECK(c.refused == 0);
     CHECK(c.timed_out == 0);
+}
+
+// Issue 10: publish_raw answers with a status, as push_raw does: ok once libzmq has the frames;
+// timeout, nothing sent and counted timed_out, when a lossless publisher finds no room within
+// send_timeout. A batching publisher sends raw frames after its queue, with the same answers.
+TEST_CASE("pubsub: publish_raw answers timeout when a lossless subscriber's queue stays full, ok once it is read" *
+          doctest::timeout(30)) {
+    for (const bool batched : {false, true}) {
+        CAPTURE(batched);
+        context ctx;
+        publisher_options options{.socket = {.send_hwm = 10, .send_timeout = 50ms}, .delivery = delivery::lossless};
+        if (batched) options.batching = batching{};
+        publisher pub(ctx, options);
+        subscriber sub(ctx, {.socket = {.receive_hwm = 10}});
+        sub.subscribe("raw");
+        sub.connect(pub.bind(test::bind_endpoint(transport::inproc)));
+        REQUIRE(pub.wait_for_subscribers(1, 10s) == status::ok);
+        const std::array body{std::byte{1}, std::byte{2}, std::byte{3}};
+        int ok = 0;
+        auto last = status::ok;
+        while (ok < 100'000 && (last = pub.publish_raw("raw", body)) == status::ok) ++ok;
+        CHECK(last == status::timeout);
+        CHECK(ok > 0);
+        MESSAGE("raw frames queued before the subscriber's queue was full: " << ok);
+        auto c = pub.counters();
+        CHECK(c.sent == static_cast<std::uint64_t>(ok));
+        CHECK(c.timed_out == 1);
+        for (int i = 0; i < ok; ++i) {
+            auto m = sub.receive_raw(5s);
+            REQUIRE(m.has_value());
+            CHECK(m->topic() == "raw");
+            CHECK(std::vector<std::byte>(m->bytes().begin(), m->bytes().end()) ==
+                  std::vector<std::byte>(body.begin(), body.end()));
+        }
+        CHECK(pub.subscribers() == 1); // lets the publisher see that the queue was read
+        REQUIRE(pub.publish_raw("raw", body) == status::ok);
+        CHECK(sub.receive_raw(5s).has_value());
+        CHECK_FALSE(sub.receive_raw(0ms).has_value()); // the timed-out one was never sent
+        c = pub.counters();
+        CHECK(c.sent == static_cast<std::uint64_t>(ok) + 1);
+        CHECK(c.timed_out == 1);
+        CHECK(sub.counters().received == static_cast<std::uint64_t>(ok) + 1);
+        CHECK(sub.counters().rejected == 0);
+    }
+}
+
+// Issue 10: receive<T> goes through the subscriber's one non-template step, which reads a batch's
+// records in place and notes every record's number, a stray's too: a record that does not read as
+// T is rejected (received back down, rejected up), not taken for a missed message.
+TEST_CASE("pubsub: receive<T> notes the number of a stray record in a batch, so only real gaps are counted" *
+          doctest::timeout(30)) {
+    context ctx;
+    std::vector<heard_gap> gaps;
+    subscriber sub(ctx, recording_gaps(gaps, 10));
+    zmq::socket_t plain(ctx.native(), zmq::socket_type::pub);
+    plain.set(zmq::sockopt::linger, 0);
+    plain.bind("inproc://typed-batch-publisher");
+    sub.connect("inproc://typed-batch-publisher");
+    sub.subscribe("t");
+    constexpr std::uint64_t publisher_id = 77;
+    const std::array<std::byte, 1> zero{std::byte{0}}, one{std::byte{1}}, three{std::byte{3}}, four{std::byte{4}},
+        eight{std::byte{8}};
+    const std::array<std::byte, 2> stray{std::byte{0xa1}, std::byte{'x'}}; // the string "x" where an int goes
+    // Numbers 1 .. 5 as a publisher frames them: bin8 records, its id in the batch's correlation id
+    // (encode_batch leaves it 0: not numbered).
+    std::vector<std::byte> records;
+    for (std::span<const std::byte> r : {std::span<const std::byte>(zero), std::span<const std::byte>(one),
+                                         std::span<const std::byte>(stray), std::span<const std::byte>(three),
+                                         std::span<const std::byte>(four)}) {
+        records.insert(records.end(), {std::byte{0xc4}, static_cast<std::byte>(r.size())});
+        records.insert(records.end(), r.begin(), r.end());
+    }
+    const auto batch = encode(
+        outgoing{.kind = kind::batch, .id = 1, .correlation_id = publisher_id, .type_name = "int", .payload = records});
+    // Then number 9 alone: 6, 7 and 8 were missed.
+    const auto single = encode(outgoing{.id = 9, .correlation_id = publisher_id, .type_name = "int", .payload = eight});
+    const std::string topic = "t";
+    for (const auto* frame : {&batch, &single}) {
+        plain.send(zmq::buffer(topic), zmq::send_flags::sndmore);
+        plain.send(zmq::buffer(*frame), zmq::send_flags::none);
+    }
+    for (const int expected : {0, 1, 3, 4, 8}) CHECK(sub.receive<int>(5s) == std::optional<int>(expected));
+    const auto c = sub.counters();
+    CHECK(c.received == 5);
+    CHECK(c.rejected == 1);
+    CHECK(c.gaps == 3);
+    REQUIRE(gaps.size() == 1);
+    CHECK(gaps[0].publisher == publisher_id);
+    CHECK(gaps[0].topic == "t");
+    CHECK(gaps[0].first == 6);
+    CHECK(gaps[0].count == 3);
 }
