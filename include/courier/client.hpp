@@ -108,7 +108,9 @@ struct retry_counters {
 /// whichever connected server libzmq picks next (connect() to several for failover; requests go
 /// only to servers whose connection is up). A reply to an attempt that was given up on still
 /// completes the call while it is in flight; one that comes after the call ended is counted
-/// (counters().late) and dropped. Move-only owner of one socket.
+/// (counters().late) and dropped. Move-only owner of one socket. A moved-from client is closed:
+/// a call ends status::closed, other calls throw courier::error(closed); close() and the
+/// destructor do nothing, counters() are zero.
 /// @par Thread safety: one thread at a time (events() may be read from any thread).
 class client {
 public:

@@ -31,7 +31,9 @@ struct pusher_options {
 /// puller: with no puller it returns status::ok at once. A queued message that no puller has room
 /// for within send_timeout of its push is dropped and counted (counters().dropped), so that
 /// sent + dropped == pushes that returned ok. A batch goes whole to one puller.
-/// Move-only owner of one socket. @par Thread safety: one thread at a time; with batching set,
+/// Move-only owner of one socket. A moved-from pusher is closed: its calls throw
+/// courier::error(closed); close() and the destructor do nothing, counters() are zero.
+/// @par Thread safety: one thread at a time; with batching set,
 /// push(), try_push(), flush() and counters() may be called from any number of threads at once.
 class pusher {
 public:
@@ -99,7 +101,9 @@ struct puller_options {
 };
 
 /// Receives what pushers send, fair-queued across them.
-/// Move-only owner of one socket. @par Thread safety: one thread at a time.
+/// Move-only owner of one socket. A moved-from puller is closed: its calls throw
+/// courier::error(closed); close() and the destructor do nothing, counters() are zero.
+/// @par Thread safety: one thread at a time.
 class puller {
 public:
     explicit puller(context& ctx, puller_options options = {});

@@ -53,7 +53,9 @@ struct publisher_options {
 /// queue full is refused, status::full (lossy), or waits for room in the queue (lossless); a queued
 /// message the sending thread cannot hand to libzmq within send_timeout is dropped and counted.
 /// The socket is an XPUB: it sees subscriptions, so wait_for_subscribers() can wait for readers.
-/// Move-only owner of one socket. @par Thread safety: one thread at a time; with batching set,
+/// Move-only owner of one socket. A moved-from publisher is closed: its calls throw
+/// courier::error(closed); close() and the destructor do nothing, counters() are zero.
+/// @par Thread safety: one thread at a time; with batching set,
 /// publish(), try_publish(), flush(), subscribers(), wait_for_subscribers() and counters() may be
 /// called from any number of threads at once.
 class publisher {
@@ -157,7 +159,9 @@ struct subscriber_options {
 /// missed: messages from a courier publisher are numbered per (publisher, topic), so a jump in the
 /// numbers is a loss (slow subscriber, high-water mark, reconnect), known when the next message of
 /// that topic arrives. message::correlation_id() is the publisher's id, message::id() the number.
-/// Move-only owner of one socket. @par Thread safety: one thread at a time; handlers run on the
+/// Move-only owner of one socket. A moved-from subscriber is closed: its calls throw
+/// courier::error(closed); close() and the destructor do nothing, counters() are zero.
+/// @par Thread safety: one thread at a time; handlers run on the
 /// thread that calls dispatch().
 class subscriber {
 public:

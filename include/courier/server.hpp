@@ -99,7 +99,7 @@ public:
 
     /// Handles at most one request on the calling thread, waiting for it at most `timeout`; no
     /// worker pool. Returns false on timeout.
-    [[nodiscard]] bool serve_one(std::chrono::milliseconds timeout);
+    bool serve_one(std::chrono::milliseconds timeout);
     /// Serves on the calling thread and `workers - 1` more until `stop` is requested (noticed
     /// within `stop_check`), drain() is called, or the context is shut down. It stops taking
     /// requests at once, then returns when the handlers under way have returned and their
