@@ -242,7 +242,9 @@ void subscriber::subscribe(std::string_view prefix) { self().subscribe(prefix); 
 void subscriber::unsubscribe(std::string_view prefix) { self().unsubscribe(prefix); }
 courier::counters subscriber::counters() const { return state_ ? state_->socket_.counters : courier::counters{}; }
 zmq::socket_t& subscriber::native() { return self().socket_.native(); }
-void subscriber::add_handler(std::string_view prefix, handler_fn handler) { self().add_handler(prefix, std::move(handler)); }
+void subscriber::add_handler(std::string_view prefix, handler_fn handler) {
+    self().add_handler(prefix, std::move(handler));
+}
 bool subscriber::dispatch(std::chrono::milliseconds timeout) { return self().dispatch(*this, timeout); }
 
 std::optional<detail::payload_view> subscriber::next_payload(detail::deadline& until) {
@@ -276,7 +278,7 @@ std::optional<message> subscriber::receive(std::chrono::milliseconds timeout) {
 }
 
 void subscriber::state::report_gap(std::uint64_t publisher, std::string_view topic, std::uint64_t sequence,
-                            std::uint64_t missed) noexcept {
+                                   std::uint64_t missed) noexcept {
     socket_.counters.gaps += missed;
     if (!on_gap_) return;
     try {
@@ -315,8 +317,8 @@ bool subscriber::state::dispatch(subscriber& owner, std::chrono::milliseconds ti
         auto match = std::find_if(handlers_.begin(), handlers_.end(),
                                   [&](const auto& h) { return topic.starts_with(h.first); });
         if (match == handlers_.end())
-            socket_.reject_received(error(errc::invalid_argument,
-                                  "no handler for topic '" + std::string(topic) + "' (subscribed without on())"));
+            socket_.reject_received(error(errc::invalid_argument, "no handler for topic '" + std::string(topic) +
+                                                                      "' (subscribed without on())"));
         else if (match->second(*m, owner))
             return true;
         if (until.passed()) return false;
