@@ -2,10 +2,13 @@
 
 #include "framing/frames.hpp"
 #include "wire/ids.hpp"
+#include "transport/socket.hpp"
 
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <unordered_map>
+#include <vector>
 
 namespace courier {
 
@@ -44,7 +47,43 @@ std::string join(const std::vector<std::string>& items) {
 
 } // namespace
 
-client::client(context& ctx, client_options options)
+struct client::state {
+    state(context& ctx, client_options options);
+
+    struct flight {
+        detail::clock::time_point started{};
+        detail::clock::time_point deadline{}; // of the attempt under way
+        detail::clock::time_point last{};     // latest end of the whole call, for sweeping
+        std::chrono::milliseconds timeout{};
+        int attempts = 1;                       // allowed
+        int made = 0;                           // sent, or tried to send
+        zmq::message_t request{};               // the encoded request, kept for retries (attempts > 1)
+        std::optional<message> reply{};         // set when it came while another call was being waited for
+    };
+    std::string bind(std::string_view endpoint);
+    void connect(std::string_view endpoint);
+    void disconnect(std::string_view endpoint);
+    pending_call send_payload(std::string_view method, std::string_view type, std::span<const std::byte> payload,
+                              const call_options& options);
+    awaited await(const pending_call& call);
+    /// Receives until `until`; the reply to `call` if it came, or the end of the call.
+    std::optional<awaited> receive_for(const pending_call& call, detail::deadline& until);
+    /// One attempt: sends the kept request; false if it could not be queued before the attempt's end.
+    bool attempt(flight& f, zmq::message_t frame);
+    awaited give_up(const pending_call& call, flight& f);
+    awaited closed(const pending_call& call, const error& e);
+    std::chrono::milliseconds pause_before(int retry) const noexcept;
+    void sweep_expired();
+
+    detail::socket socket_;
+    client_options options_;
+    std::string identity_;
+    std::vector<std::string> endpoints_; // bound or connected, named when a call gives up
+    std::unordered_map<std::uint64_t, flight> in_flight_;
+    retry_counters retries_{};
+};
+
+client::state::state(context& ctx, client_options options)
     : socket_(ctx, zmq::socket_type::dealer, validated(options).socket), options_(std::move(options)),
       identity_(detail::random_identity()) {
     auto& s = socket_.native();
@@ -55,24 +94,59 @@ client::client(context& ctx, client_options options)
     s.set(zmq::sockopt::immediate, true);
 }
 
-std::string client::bind(std::string_view endpoint) {
+client::client(context& ctx, client_options options) : state_(std::make_unique<state>(ctx, std::move(options))) {}
+client::client(client&&) noexcept = default;
+client& client::operator=(client&&) noexcept = default;
+client::~client() = default;
+
+client::state& client::self() const {
+    if (!state_) throw error(errc::closed, "client: moved from");
+    return *state_;
+}
+
+std::string client::bind(std::string_view endpoint) { return self().bind(endpoint); }
+void client::connect(std::string_view endpoint) { self().connect(endpoint); }
+void client::disconnect(std::string_view endpoint) { self().disconnect(endpoint); }
+void client::close() noexcept {
+    if (state_) state_->socket_.close();
+}
+std::size_t client::in_flight() const noexcept { return state_ ? state_->in_flight_.size() : 0; }
+courier::counters client::counters() const { return state_ ? state_->socket_.counters : courier::counters{}; }
+retry_counters client::retries() const noexcept { return state_ ? state_->retries_ : retry_counters{}; }
+event_queue* client::events() noexcept { return state_ ? state_->socket_.events() : nullptr; }
+const std::string& client::identity() const { return self().identity_; }
+zmq::socket_t& client::native() { return self().socket_.native(); }
+
+pending_call client::send_payload(std::string_view method, std::string_view type, std::span<const std::byte> payload,
+                                  const call_options& options) {
+    if (!state_) // as after close(): the call reports closed through its result
+        return {.state = status::closed, .method = std::string(method)};
+    return state_->send_payload(method, type, payload, options);
+}
+
+client::awaited client::await(const pending_call& call) {
+    if (!state_) return {std::nullopt, status::closed, "call '" + call.method + "': the client was moved from"};
+    return state_->await(call);
+}
+
+std::string client::state::bind(std::string_view endpoint) {
     auto bound = socket_.bind(endpoint);
     endpoints_.push_back(bound);
     return bound;
 }
 
-void client::connect(std::string_view endpoint) {
+void client::state::connect(std::string_view endpoint) {
     socket_.connect(endpoint);
     endpoints_.emplace_back(endpoint);
 }
 
-void client::disconnect(std::string_view endpoint) {
+void client::state::disconnect(std::string_view endpoint) {
     socket_.disconnect(endpoint);
     if (auto it = std::find(endpoints_.begin(), endpoints_.end(), endpoint); it != endpoints_.end())
         endpoints_.erase(it);
 }
 
-std::chrono::milliseconds client::pause_before(int retry) const noexcept {
+std::chrono::milliseconds client::state::pause_before(int retry) const noexcept {
     // retry 1 is the second attempt
     double ms = static_cast<double>(options_.backoff.initial.count());
     for (int i = 1; i < retry && ms < static_cast<double>(options_.backoff.max.count()); ++i)
@@ -80,12 +154,12 @@ std::chrono::milliseconds client::pause_before(int retry) const noexcept {
     return std::min(std::chrono::milliseconds(static_cast<std::int64_t>(ms)), options_.backoff.max);
 }
 
-void client::sweep_expired() {
+void client::state::sweep_expired() {
     const auto now = detail::clock::now();
     std::erase_if(in_flight_, [&](const auto& entry) { return entry.second.last <= now; });
 }
 
-bool client::attempt(flight& f, zmq::message_t frame) {
+bool client::state::attempt(flight& f, zmq::message_t frame) {
     ++f.made;
     f.deadline = detail::deadline_after(f.timeout);
     std::array<zmq::message_t, 2> frames{zmq::message_t(), std::move(frame)};
@@ -93,8 +167,8 @@ bool client::attempt(flight& f, zmq::message_t frame) {
     return socket_.send(frames, until);
 }
 
-pending_call client::send_payload(std::string_view method, std::string_view type, std::span<const std::byte> payload,
-                                  const call_options& options) {
+pending_call client::state::send_payload(std::string_view method, std::string_view type,
+                                         std::span<const std::byte> payload, const call_options& options) {
     const auto timeout = options.timeout.count() > 0 ? options.timeout : options_.timeout;
     const int attempts = !options.retry ? 1 : options.attempts > 0 ? std::min(options.attempts, 100) : options_.attempts;
     pending_call call{.id = next_message_id(), .method = std::string(method)};
@@ -126,7 +200,7 @@ pending_call client::send_payload(std::string_view method, std::string_view type
     return call;
 }
 
-std::optional<client::awaited> client::receive_for(const pending_call& call, detail::deadline& until) {
+std::optional<client::awaited> client::state::receive_for(const pending_call& call, detail::deadline& until) {
     std::array<zmq::message_t, 2> frames;
     for (;;) {
         std::size_t count;
@@ -165,7 +239,7 @@ std::optional<client::awaited> client::receive_for(const pending_call& call, det
     }
 }
 
-client::awaited client::await(const pending_call& call) {
+client::awaited client::state::await(const pending_call& call) {
     if (call.state != status::ok) {
         // A send that timed out was counted by the socket already.
         return {std::nullopt, call.state,
@@ -202,7 +276,7 @@ client::awaited client::await(const pending_call& call) {
     }
 }
 
-client::awaited client::give_up(const pending_call& call, flight& f) {
+client::awaited client::state::give_up(const pending_call& call, flight& f) {
     const auto spent =
         std::chrono::duration_cast<std::chrono::milliseconds>(detail::clock::now() - f.started).count();
     const int made = f.made;
@@ -217,7 +291,7 @@ client::awaited client::give_up(const pending_call& call, flight& f) {
                 std::to_string(spent) + " ms (endpoints: " + join(endpoints_) + ")"};
 }
 
-client::awaited client::closed(const pending_call& call, const error& e) {
+client::awaited client::state::closed(const pending_call& call, const error& e) {
     in_flight_.erase(call.id);
     return {std::nullopt, status::closed, "call '" + call.method + "': " + e.what()};
 }

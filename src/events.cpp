@@ -1,6 +1,6 @@
 #include "courier/events.hpp"
 
-#include "courier/detail/monitor.hpp"
+#include "transport/monitor.hpp"
 #include "courier/error.hpp"
 
 #include <arpa/inet.h>

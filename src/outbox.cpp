@@ -1,4 +1,4 @@
-#include "courier/detail/outbox.hpp"
+#include "reliable/outbox.hpp"
 
 #include "courier/error.hpp"
 

@@ -1,34 +1,98 @@
 #include "courier/pipeline.hpp"
 
+#include "framing/inbox.hpp"
+#include "send/sender.hpp"
+#include "transport/socket.hpp"
+
 namespace courier {
 
+struct pusher::state {
+    detail::sender sender_;
+};
+
+struct puller::state {
+    detail::socket socket_;
+    detail::inbox inbox_{false};
+};
+
 pusher::pusher(context& ctx, pusher_options options)
-    : sender_(ctx, zmq::socket_type::push, false, options.socket, options.batching) {}
+    : state_(std::make_unique<state>(
+          state{detail::sender(ctx, zmq::socket_type::push, false, options.socket, options.batching)})) {}
+pusher::pusher(pusher&&) noexcept = default;
+pusher& pusher::operator=(pusher&&) noexcept = default;
+pusher::~pusher() = default;
+
+pusher::state& pusher::self() const {
+    if (!state_) throw error(errc::closed, "pusher: moved from");
+    return *state_;
+}
+
+std::string pusher::bind(std::string_view endpoint) { return self().sender_.bind(endpoint); }
+void pusher::connect(std::string_view endpoint) { self().sender_.connect(endpoint); }
+void pusher::close() noexcept {
+    if (state_) state_->sender_.close();
+}
+status pusher::flush() { return self().sender_.flush(); }
+courier::counters pusher::counters() const { return state_ ? state_->sender_.counters() : courier::counters{}; }
+zmq::socket_t& pusher::native() { return self().sender_.native(); }
+std::chrono::milliseconds pusher::send_timeout() const { return self().sender_.options().send_timeout; }
 
 status pusher::push_raw(bytes_view body, std::chrono::milliseconds timeout) {
+    auto& s = self();
     zmq::message_t frame(body.data(), body.size());
     auto until = detail::deadline::after(timeout);
-    return sender_.send_raw({&frame, 1}, until);
+    return s.sender_.send_raw({&frame, 1}, until);
 }
 
 status pusher::push_payload(std::string_view type, std::span<const std::byte> payload, header_list headers,
-                            std::chrono::milliseconds timeout, bool try_only) {
-    auto until = detail::deadline::after(try_only ? std::chrono::milliseconds(0) : timeout);
-    return sender_.send({}, type, payload, headers, until,
-                        try_only ? detail::when_full::refuse : detail::when_full::wait);
+                            std::chrono::milliseconds timeout) {
+    auto until = detail::deadline::after(timeout);
+    return self().sender_.send({}, type, payload, headers, until, detail::when_full::wait);
+}
+
+status pusher::try_push_payload(std::string_view type, std::span<const std::byte> payload, header_list headers) {
+    auto now = detail::deadline::after(std::chrono::milliseconds(0));
+    return self().sender_.send({}, type, payload, headers, now, detail::when_full::refuse);
 }
 
 puller::puller(context& ctx, puller_options options)
-    : socket_(ctx, zmq::socket_type::pull, std::move(options.socket)) {}
+    : state_(std::make_unique<state>(state{detail::socket(ctx, zmq::socket_type::pull, std::move(options.socket))})) {}
+puller::puller(puller&&) noexcept = default;
+puller& puller::operator=(puller&&) noexcept = default;
+puller::~puller() = default;
+
+puller::state& puller::self() const {
+    if (!state_) throw error(errc::closed, "puller: moved from");
+    return *state_;
+}
+
+std::string puller::bind(std::string_view endpoint) { return self().socket_.bind(endpoint); }
+void puller::connect(std::string_view endpoint) { self().socket_.connect(endpoint); }
+void puller::close() noexcept {
+    if (state_) state_->socket_.close();
+}
+courier::counters puller::counters() const { return state_ ? state_->socket_.counters : courier::counters{}; }
+zmq::socket_t& puller::native() { return self().socket_.native(); }
 
 std::optional<raw_message> puller::receive_raw(std::chrono::milliseconds timeout) {
+    auto& s = self();
     auto until = detail::deadline::after(timeout);
-    return detail::receive_raw(socket_, false, until);
+    return s.inbox_.receive_raw(s.socket_, until);
 }
 
 std::optional<message> puller::receive(std::chrono::milliseconds timeout) {
+    auto& s = self();
     auto until = detail::deadline::after(timeout);
-    return detail::receive_message(socket_, false, until);
+    return s.inbox_.receive_message(s.socket_, until);
+}
+
+std::optional<detail::payload_view> puller::next_payload(detail::deadline& until) {
+    auto& s = self();
+    return s.inbox_.next_payload(s.socket_, until);
+}
+
+void puller::reject_payload(const error& e) noexcept {
+    if (state_) state_->socket_.reject_received(e);
 }
 
 } // namespace courier

@@ -1,12 +1,18 @@
 #include "courier/pubsub.hpp"
 
 #include "wire/ids.hpp"
+#include "framing/inbox.hpp"
+#include "pubsub/sequence.hpp"
+#include "send/sender.hpp"
+#include "transport/socket.hpp"
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdio>
 #include <thread>
+#include <unordered_set>
+#include <vector>
 
 namespace courier {
 namespace {
@@ -49,7 +55,48 @@ void subscriber_options::validate() const {
                     "subscriber_options.max_streams must be 1 .. 16777216, not " + std::to_string(max_streams));
 }
 
-publisher::publisher(context& ctx, publisher_options options)
+struct publisher::state {
+    state(context& ctx, publisher_options& options);
+
+    status publish(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
+                   header_list headers, bool try_only);
+    status publish_raw(std::string_view topic, bytes_view body);
+    status wait_for_subscribers(std::size_t n, std::chrono::milliseconds timeout);
+    std::size_t subscribers();
+    /// Reads the subscriptions libzmq has queued for us; the caller holds the socket.
+    void drain_subscriptions();
+
+    detail::sender sender_;
+    courier::delivery delivery_;
+    std::unordered_set<std::string> present_; // presence prefixes of subscribers; under the socket lock
+    unsigned publishes_ = 0;                  // unbatched: the XPUB is drained every 256 publishes
+};
+
+struct subscriber::state {
+    state(context& ctx, subscriber_options& options);
+
+    void subscribe(std::string_view prefix);
+    void unsubscribe(std::string_view prefix);
+    /// Notes a received message's sequence number; counts and reports a gap before it.
+    void note(std::uint64_t publisher, std::string_view topic, std::uint64_t sequence) {
+        if (publisher == 0) return; // not numbered: a plain peer, or a pusher-style sender
+        if (const auto missed = streams_.note(publisher, topic, sequence)) report_gap(publisher, topic, sequence, missed);
+    }
+    void note(const message& m) { note(m.correlation_id(), m.topic(), m.id()); }
+    void report_gap(std::uint64_t publisher, std::string_view topic, std::uint64_t sequence, std::uint64_t missed) noexcept;
+    void add_handler(std::string_view prefix, handler_fn handler);
+    bool dispatch(subscriber& owner, std::chrono::milliseconds timeout);
+
+    detail::socket socket_;
+    detail::inbox inbox_{true};
+    std::vector<std::pair<std::string, handler_fn>> handlers_; // longest prefix first
+    detail::stream_tracker streams_;
+    std::function<void(const gap&)> on_gap_;
+    std::string presence_;  // the prefix that tells publishers this subscriber is there
+    bool announced_ = false; // presence_ subscribed (after the first subscription)
+};
+
+publisher::state::state(context& ctx, publisher_options& options)
     : sender_(ctx, zmq::socket_type::xpub, true, validated(options).socket, options.batching, options.max_topics),
       delivery_(options.delivery) {
     try {
@@ -59,16 +106,49 @@ publisher::publisher(context& ctx, publisher_options options)
     }
 }
 
-void publisher::publish_raw(std::string_view topic, bytes_view body) {
+publisher::publisher(context& ctx, publisher_options options) : state_(std::make_unique<state>(ctx, options)) {}
+publisher::publisher(publisher&&) noexcept = default;
+publisher& publisher::operator=(publisher&&) noexcept = default;
+publisher::~publisher() = default;
+
+publisher::state& publisher::self() const {
+    if (!state_) throw error(errc::closed, "publisher: moved from");
+    return *state_;
+}
+
+std::string publisher::bind(std::string_view endpoint) { return self().sender_.bind(endpoint); }
+void publisher::connect(std::string_view endpoint) { self().sender_.connect(endpoint); }
+void publisher::close() noexcept {
+    if (state_) state_->sender_.close();
+}
+status publisher::flush() { return self().sender_.flush(); }
+status publisher::publish_raw(std::string_view topic, bytes_view body) { return self().publish_raw(topic, body); }
+status publisher::wait_for_subscribers(std::size_t n, std::chrono::milliseconds timeout) {
+    return self().wait_for_subscribers(n, timeout);
+}
+std::size_t publisher::subscribers() { return self().subscribers(); }
+std::uint64_t publisher::id() const noexcept { return state_ ? state_->sender_.publisher_id() : 0; }
+courier::counters publisher::counters() const { return state_ ? state_->sender_.counters() : courier::counters{}; }
+zmq::socket_t& publisher::native() { return self().sender_.native(); }
+status publisher::publish_payload(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
+                                  header_list headers) {
+    return self().publish(topic, type, payload, headers, false);
+}
+status publisher::try_publish_payload(std::string_view topic, std::string_view type,
+                                      std::span<const std::byte> payload, header_list headers) {
+    return self().publish(topic, type, payload, headers, true);
+}
+
+status publisher::state::publish_raw(std::string_view topic, bytes_view body) {
     std::array<zmq::message_t, 2> frames{zmq::message_t(topic.data(), topic.size()),
                                          zmq::message_t(body.data(), body.size())};
     auto until = delivery_ == delivery::lossless ? detail::deadline::after(sender_.options().send_timeout)
                                                  : detail::deadline::never(); // lossy XPUB never waits
-    (void)sender_.send_raw(frames, until); // a timeout is counted
+    return sender_.send_raw(frames, until);
 }
 
-status publisher::publish_payload(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
-                                  header_list headers, bool try_only) {
+status publisher::state::publish(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
+                                 header_list headers, bool try_only) {
     // Nobody else reads the XPUB: reports would pile up in libzmq as subscribers come and go.
     if (!sender_.batched()) {
         if (++publishes_ == 256) {
@@ -93,7 +173,7 @@ status publisher::publish_payload(std::string_view topic, std::string_view type,
     return sender_.send(topic, type, payload, headers, never, detail::when_full::drop);
 }
 
-void publisher::drain_subscriptions() {
+void publisher::state::drain_subscriptions() {
     if (!sender_.is_open()) throw error(errc::closed, "publisher: socket is closed");
     try {
         zmq::message_t m;
@@ -103,13 +183,13 @@ void publisher::drain_subscriptions() {
     }
 }
 
-std::size_t publisher::subscribers() {
+std::size_t publisher::state::subscribers() {
     auto lock = sender_.lock_socket();
     drain_subscriptions();
     return present_.size();
 }
 
-status publisher::wait_for_subscribers(std::size_t n, std::chrono::milliseconds timeout) {
+status publisher::state::wait_for_subscribers(std::size_t n, std::chrono::milliseconds timeout) {
     auto until = detail::deadline::after(timeout);
     for (;;) {
         {
@@ -136,7 +216,7 @@ status publisher::wait_for_subscribers(std::size_t n, std::chrono::milliseconds 
     }
 }
 
-subscriber::subscriber(context& ctx, subscriber_options options)
+subscriber::state::state(context& ctx, subscriber_options& options)
     : socket_(ctx, zmq::socket_type::sub, std::move(validated(options).socket)), streams_(options.max_streams),
       on_gap_(std::move(options.on_gap)) {
     char digits[17];
@@ -144,7 +224,38 @@ subscriber::subscriber(context& ctx, subscriber_options options)
     presence_ = std::string(presence_marker) + digits;
 }
 
-void subscriber::subscribe(std::string_view prefix) {
+subscriber::subscriber(context& ctx, subscriber_options options) : state_(std::make_unique<state>(ctx, options)) {}
+subscriber::subscriber(subscriber&&) noexcept = default;
+subscriber& subscriber::operator=(subscriber&&) noexcept = default;
+subscriber::~subscriber() = default;
+
+subscriber::state& subscriber::self() const {
+    if (!state_) throw error(errc::closed, "subscriber: moved from");
+    return *state_;
+}
+
+std::string subscriber::bind(std::string_view endpoint) { return self().socket_.bind(endpoint); }
+void subscriber::connect(std::string_view endpoint) { self().socket_.connect(endpoint); }
+void subscriber::close() noexcept {
+    if (state_) state_->socket_.close();
+}
+void subscriber::subscribe(std::string_view prefix) { self().subscribe(prefix); }
+void subscriber::unsubscribe(std::string_view prefix) { self().unsubscribe(prefix); }
+courier::counters subscriber::counters() const { return state_ ? state_->socket_.counters : courier::counters{}; }
+zmq::socket_t& subscriber::native() { return self().socket_.native(); }
+void subscriber::add_handler(std::string_view prefix, handler_fn handler) {
+    self().add_handler(prefix, std::move(handler));
+}
+bool subscriber::dispatch(std::chrono::milliseconds timeout) { return self().dispatch(*this, timeout); }
+
+std::optional<detail::payload_view> subscriber::next_payload(detail::deadline& until) {
+    auto& s = self();
+    auto p = s.inbox_.next_payload(s.socket_, until);
+    if (p) s.note(p->correlation_id, p->topic, p->id);
+    return p;
+}
+
+void subscriber::state::subscribe(std::string_view prefix) {
     if (!socket_.is_open()) throw error(errc::closed, "subscribe: socket is closed");
     socket_.native().set(zmq::sockopt::subscribe, zmq::const_buffer(prefix.data(), prefix.size()));
     if (!announced_) {
@@ -154,20 +265,21 @@ void subscriber::subscribe(std::string_view prefix) {
     }
 }
 
-void subscriber::unsubscribe(std::string_view prefix) {
+void subscriber::state::unsubscribe(std::string_view prefix) {
     if (!socket_.is_open()) throw error(errc::closed, "unsubscribe: socket is closed");
     socket_.native().set(zmq::sockopt::unsubscribe, zmq::const_buffer(prefix.data(), prefix.size()));
 }
 
 std::optional<message> subscriber::receive(std::chrono::milliseconds timeout) {
+    auto& s = self();
     auto until = detail::deadline::after(timeout);
-    auto m = detail::receive_message(socket_, true, until);
-    if (m) note(*m);
+    auto m = s.inbox_.receive_message(s.socket_, until);
+    if (m) s.note(*m);
     return m;
 }
 
-void subscriber::report_gap(std::uint64_t publisher, std::string_view topic, std::uint64_t sequence,
-                            std::uint64_t missed) noexcept {
+void subscriber::state::report_gap(std::uint64_t publisher, std::string_view topic, std::uint64_t sequence,
+                                   std::uint64_t missed) noexcept {
     socket_.counters.gaps += missed;
     if (!on_gap_) return;
     try {
@@ -178,13 +290,16 @@ void subscriber::report_gap(std::uint64_t publisher, std::string_view topic, std
 }
 
 std::optional<raw_message> subscriber::receive_raw(std::chrono::milliseconds timeout) {
+    auto& s = self();
     auto until = detail::deadline::after(timeout);
-    return detail::receive_raw(socket_, true, until);
+    return s.inbox_.receive_raw(s.socket_, until);
 }
 
-void subscriber::reject_received(const error& e) noexcept { socket_.reject_received(e); }
+void subscriber::reject_payload(const error& e) noexcept {
+    if (state_) state_->socket_.reject_received(e);
+}
 
-void subscriber::add_handler(std::string_view prefix, handler_fn handler) {
+void subscriber::state::add_handler(std::string_view prefix, handler_fn handler) {
     auto same = [&](const auto& h) { return h.first == prefix; };
     if (std::any_of(handlers_.begin(), handlers_.end(), same))
         throw error(errc::invalid_argument, "subscriber::on: a handler for prefix '" + std::string(prefix) +
@@ -195,17 +310,17 @@ void subscriber::add_handler(std::string_view prefix, handler_fn handler) {
     handlers_.emplace(at, std::string(prefix), std::move(handler));
 }
 
-bool subscriber::dispatch(std::chrono::milliseconds timeout) {
+bool subscriber::state::dispatch(subscriber& owner, std::chrono::milliseconds timeout) {
     auto until = detail::deadline::after(timeout);
-    while (auto m = detail::receive_message(socket_, true, until)) {
+    while (auto m = inbox_.receive_message(socket_, until)) {
         note(*m);
         auto topic = m->topic();
         auto match = std::find_if(handlers_.begin(), handlers_.end(),
                                   [&](const auto& h) { return topic.starts_with(h.first); });
         if (match == handlers_.end())
-            reject_received(error(errc::invalid_argument,
-                                  "no handler for topic '" + std::string(topic) + "' (subscribed without on())"));
-        else if (match->second(*m, *this))
+            socket_.reject_received(error(errc::invalid_argument, "no handler for topic '" + std::string(topic) +
+                                                                      "' (subscribed without on())"));
+        else if (match->second(*m, owner))
             return true;
         if (until.passed()) return false;
     }

@@ -1,9 +1,11 @@
 #include "courier/reliable.hpp"
 
-#include "courier/detail/outbox.hpp"
-#include "courier/detail/socket.hpp"
 #include "framing/frames.hpp"
 #include "wire/ids.hpp"
+#include "core/context_access.hpp"
+#include "framing/message_access.hpp"
+#include "reliable/outbox.hpp"
+#include "transport/socket.hpp"
 
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -223,7 +225,7 @@ struct reliable_pusher::engine {
         ping = detail::control_frame("ping");
         wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (wake_fd < 0) throw error(errc::zmq, "reliable_pusher: eventfd failed");
-        cpu = ctx.next_library_cpu();
+        cpu = detail::context_access::next_library_cpu(ctx);
         thread = std::thread([this] { run(); });
     }
 
@@ -800,7 +802,7 @@ struct reliable_puller::state {
         p.unacked.insert(seq);
         ++sock.counters.received;
         message m(zmq::message_t(), std::move(body), layout, opt.socket.limits);
-        m.set_producer_id(from);
+        detail::message_access::set_producer_id(m, from);
         return m;
     }
 

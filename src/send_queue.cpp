@@ -1,9 +1,9 @@
-#include "courier/detail/send_queue.hpp"
-
-#include "courier/detail/sender.hpp"
+#include "send/send_queue.hpp"
 
 #include "framing/frames.hpp"
 #include "wire/envelope_writer.hpp"
+#include "send/sender.hpp"
+#include "courier/detail/wire.hpp"
 
 #include <algorithm>
 #include <pthread.h>

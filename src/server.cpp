@@ -1,6 +1,7 @@
 #include "courier/server.hpp"
 
 #include "framing/frames.hpp"
+#include "transport/socket.hpp"
 
 #include <poll.h>
 #include <sys/eventfd.h>

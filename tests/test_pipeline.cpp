@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <map>
 #include <string>
@@ -372,4 +373,28 @@ TEST_CASE("pipeline: a batching push before connect() reaches the puller connect
     }
     MESSAGE("connect() found the socket held in " << held << " of 50 rounds; the slowest took " << slowest_ms
                                                  << " ms (send_timeout 10 s)");
+}
+
+// Issue 10: receive<T> goes through the puller's one non-template step. A batch's records are
+// read straight from its frame; a record that does not read as T is rejected (received back down,
+// rejected up) and the records behind it still arrive, then a message sent alone.
+TEST_CASE("pipeline: receive<T> rejects a stray record inside a batch once and hands out the rest in order" *
+          doctest::timeout(30)) {
+    context ctx;
+    std::vector<errc> seen;
+    puller in(ctx, {.socket = {.on_rejected = [&](const error& e) { seen.push_back(e.kind()); }}});
+    in.bind("inproc://typed-batches");
+    zmq::socket_t plain(ctx.native(), zmq::socket_type::push);
+    plain.set(zmq::sockopt::linger, 0);
+    plain.connect("inproc://typed-batches");
+    const std::array<std::byte, 1> zero{std::byte{0}}, one{std::byte{1}}, three{std::byte{3}}, seven{std::byte{7}};
+    const std::array<std::byte, 2> stray{std::byte{0xa1}, std::byte{'x'}}; // the string "x" where an int goes
+    const std::vector<std::span<const std::byte>> records{zero, one, stray, three};
+    plain.send(zmq::buffer(encode_batch(outgoing{.id = 100, .type_name = "int"}, records)), zmq::send_flags::none);
+    plain.send(zmq::buffer(encode(outgoing{.id = 200, .type_name = "int", .payload = seven})), zmq::send_flags::none);
+    for (const int expected : {0, 1, 3, 7}) CHECK(in.receive<int>(5s) == std::optional<int>(expected));
+    CHECK_FALSE(in.receive<int>(0ms).has_value());
+    CHECK(in.counters().received == 4);
+    CHECK(in.counters().rejected == 1);
+    CHECK(seen == std::vector<errc>{errc::type_mismatch});
 }

@@ -1,6 +1,7 @@
 #include <courier/reqrep.hpp>
 
 #include "support/loopback.hpp"
+#include "transport/socket.hpp" // detail::acquired for plain sockets (private: src/ is on the tests' include path)
 
 #include <doctest/doctest.h>
 

@@ -145,16 +145,18 @@ inline pubsub_result run_pubsub(courier::context& ctx, const pubsub_config& conf
         for (std::uint64_t seq = 0; seq < config.ticks_per_symbol; ++seq) {
             for (auto symbol : symbols) {
                 const double mid = (symbol == "EURUSD" ? 1.08 : 1.27) + static_cast<double>(seq % 100) * 1e-5;
-                pub.publish("prices." + std::string(symbol),
-                            Tick{.symbol = std::string(symbol), .seq = seq, .bid = mid - 5e-5, .ask = mid + 5e-5});
-                ++ticks_sent;
+                // Lossy and unbatched: never waits, so anything but ok would be a bug worth seeing.
+                if (pub.publish("prices." + std::string(symbol),
+                                Tick{.symbol = std::string(symbol), .seq = seq, .bid = mid - 5e-5, .ask = mid + 5e-5}) ==
+                    courier::status::ok)
+                    ++ticks_sent;
             }
             if (news_sent < config.news) {
-                pub.publish("news.", News{.headline = "headline " + std::to_string(news_sent)});
-                ++news_sent;
+                if (pub.publish("news.", News{.headline = "headline " + std::to_string(news_sent)}) == courier::status::ok)
+                    ++news_sent;
             }
         }
-        pub.publish("sync", Sync{.end = true});
+        if (pub.publish("sync", Sync{.end = true}) != courier::status::ok) log << "[pubsub] the end marker was not sent\n";
     }
     subscriber_thread.join();
 

@@ -4,7 +4,7 @@
 
 #include "courier/codec.hpp"
 #include "courier/context.hpp"
-#include "courier/detail/socket.hpp"
+#include "courier/detail/deadline.hpp"
 #include "courier/events.hpp"
 #include "courier/message.hpp"
 #include "courier/options.hpp"
@@ -15,9 +15,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
+#include <memory>
 #include <utility>
-#include <vector>
 
 namespace courier {
 
@@ -109,78 +108,81 @@ struct retry_counters {
 /// whichever connected server libzmq picks next (connect() to several for failover; requests go
 /// only to servers whose connection is up). A reply to an attempt that was given up on still
 /// completes the call while it is in flight; one that comes after the call ended is counted
-/// (counters().late) and dropped. Move-only owner of one socket.
+/// (counters().late) and dropped. Move-only owner of one socket. A moved-from client is closed:
+/// a call ends status::closed, other calls throw courier::error(closed); close() and the
+/// destructor do nothing, counters() are zero.
 /// @par Thread safety: one thread at a time (events() may be read from any thread).
 class client {
 public:
     explicit client(context& ctx, client_options options = {});
+    client(client&&) noexcept;
+    client& operator=(client&&) noexcept;
+    ~client();
 
     std::string bind(std::string_view endpoint);
     void connect(std::string_view endpoint);
     void disconnect(std::string_view endpoint);
     /// Idempotent. Calls in flight are dropped; waiting for one ends status::closed.
-    void close() noexcept { socket_.close(); }
+    void close() noexcept;
 
     /// Calls `method` with `request` and waits for the answer: at most `attempts` attempts of the
     /// client's timeout each, with the backoff between them.
     template <class Answer, class Request>
-    call_result<Answer> call(std::string_view method, const Request& request, header_list headers = {}) {
+    [[nodiscard]] call_result<Answer> call(std::string_view method, const Request& request, header_list headers = {}) {
         return wait<Answer>(send(method, request, call_options{.headers = headers}));
     }
     /// The same with `timeout` per attempt.
     template <class Answer, class Request>
-    call_result<Answer> call(std::string_view method, const Request& request, std::chrono::milliseconds timeout,
-                             header_list headers = {}) {
+    [[nodiscard]] call_result<Answer> call(std::string_view method, const Request& request,
+                                           std::chrono::milliseconds timeout, header_list headers = {}) {
         return wait<Answer>(send(method, request, call_options{.timeout = timeout, .headers = headers}));
     }
     template <class Answer, class Request>
-    call_result<Answer> call(std::string_view method, const Request& request, const call_options& options) {
+    [[nodiscard]] call_result<Answer> call(std::string_view method, const Request& request,
+                                           const call_options& options) {
         return wait<Answer>(send(method, request, options));
     }
 
     /// Sends a call without waiting for the reply (only for room to queue it, at most until the
     /// first attempt's end); that attempt's timeout runs from now. Retries happen while the call is
-    /// waited for.
+    /// waited for. A call that could not be started says so in pending_call::state (full, timeout,
+    /// closed), which wait() reports.
     template <class Request>
-    pending_call send(std::string_view method, const Request& request, const call_options& options) {
+    [[nodiscard]] pending_call send(std::string_view method, const Request& request, const call_options& options) {
         return send_payload(method, type_name<Request>::value, encode_payload(request, detail::scratch()), options);
     }
     template <class Request>
-    pending_call send(std::string_view method, const Request& request, std::chrono::milliseconds timeout,
-                      header_list headers = {}) {
+    [[nodiscard]] pending_call send(std::string_view method, const Request& request, std::chrono::milliseconds timeout,
+                                    header_list headers = {}) {
         return send(method, request, call_options{.timeout = timeout, .headers = headers});
     }
     template <class Request>
-    pending_call send(std::string_view method, const Request& request) {
+    [[nodiscard]] pending_call send(std::string_view method, const Request& request) {
         return send(method, request, call_options{});
-    }
-    pending_call send_payload(std::string_view method, std::string_view type, std::span<const std::byte> payload,
-                              const call_options& options);
-    pending_call send_payload(std::string_view method, std::string_view type, std::span<const std::byte> payload,
-                              header_list headers, std::chrono::milliseconds timeout) {
-        return send_payload(method, type, payload, call_options{.timeout = timeout, .headers = headers});
     }
 
     /// Waits for the reply to `call`, retrying as its options say. A reply that does not read as
     /// an Answer throws courier::error(type_mismatch); an error reply is status::remote_error.
     template <class Answer>
-    call_result<Answer> wait(const pending_call& call) {
+    [[nodiscard]] call_result<Answer> wait(const pending_call& call) {
         auto got = await(call);
         if (!got.reply) return {got.state, std::move(got.detail)};
         if (got.reply->kind() == kind::error) return {status::remote_error, error_text(*got.reply)};
         return call_result<Answer>(got.reply->template as<Answer>());
     }
 
-    /// Calls sent whose reply has not been waited for yet.
-    std::size_t in_flight() const noexcept { return in_flight_.size(); }
-    courier::counters counters() const { return socket_.counters; }
-    retry_counters retries() const noexcept { return retries_; }
-    /// Peer events, when socket.events.queue_capacity > 0; else nullptr.
-    event_queue* events() noexcept { return socket_.events(); }
+    /// Calls sent whose reply has not been waited for yet; 0 once moved from.
+    std::size_t in_flight() const noexcept;
+    /// Zero once moved from.
+    courier::counters counters() const;
+    retry_counters retries() const noexcept;
+    /// Peer events, when socket.events.queue_capacity > 0; else (and once moved from) nullptr.
+    event_queue* events() noexcept;
     /// The routing id this client presents to servers: random, fixed for its lifetime, so a
-    /// server recognises a retry even over a new connection.
-    const std::string& identity() const noexcept { return identity_; }
-    zmq::socket_t& native() noexcept { return socket_.native(); }
+    /// server recognises a retry even over a new connection. Throws courier::error(closed) once
+    /// moved from.
+    const std::string& identity() const;
+    zmq::socket_t& native();
 
 private:
     struct awaited {
@@ -188,33 +190,16 @@ private:
         status state = status::ok;
         std::string detail;
     };
-    struct flight {
-        detail::clock::time_point started{};
-        detail::clock::time_point deadline{}; // of the attempt under way
-        detail::clock::time_point last{};     // latest end of the whole call, for sweeping
-        std::chrono::milliseconds timeout{};
-        int attempts = 1;                       // allowed
-        int made = 0;                           // sent, or tried to send
-        zmq::message_t request{};               // the encoded request, kept for retries (attempts > 1)
-        std::optional<message> reply{};         // set when it came while another call was being waited for
-    };
+    /// Sends an already encoded request under `type`.
+    pending_call send_payload(std::string_view method, std::string_view type, std::span<const std::byte> payload,
+                              const call_options& options);
     awaited await(const pending_call& call);
-    /// Receives until `until`; the reply to `call` if it came, or the end of the call.
-    std::optional<awaited> receive_for(const pending_call& call, detail::deadline& until);
-    /// One attempt: sends the kept request; false if it could not be queued before the attempt's end.
-    bool attempt(flight& f, zmq::message_t frame);
-    awaited give_up(const pending_call& call, flight& f);
-    awaited closed(const pending_call& call, const error& e);
-    std::chrono::milliseconds pause_before(int retry) const noexcept;
     static std::string error_text(const message& m);
-    void sweep_expired();
 
-    detail::socket socket_;
-    client_options options_;
-    std::string identity_;
-    std::vector<std::string> endpoints_; // bound or connected, named when a call gives up
-    std::unordered_map<std::uint64_t, flight> in_flight_;
-    retry_counters retries_{};
+    struct state;
+    /// The state behind one pointer: null once moved from (every call then throws closed).
+    state& self() const;
+    std::unique_ptr<state> state_;
 };
 
 } // namespace courier

@@ -9,6 +9,11 @@
 
 namespace courier {
 
+class context;
+namespace detail {
+struct context_access; // the library's own threads (core/context_access.hpp)
+} // namespace detail
+
 /// Options for a context that courier owns.
 struct context_options {
     /// libzmq I/O threads; 0 means one per core. 0 .. 256.
@@ -53,10 +58,12 @@ public:
     /// Shuts the context down: blocking calls in its sockets end with status::closed or
     /// courier::error(closed), and new sockets cannot be made. Idempotent; does not wait.
     void shutdown() noexcept;
+
+private:
+    friend struct detail::context_access;
     /// The CPU the next library thread is pinned to (library_thread_cpus in turn), or -1.
     int next_library_cpu() noexcept;
 
-private:
     struct placement {
         std::vector<int> cpus;
         std::atomic<std::size_t> next{0};

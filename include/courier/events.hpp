@@ -79,9 +79,9 @@ public:
     explicit event_queue(std::size_t capacity) : capacity_(capacity) {}
 
     /// The oldest event, waiting at most `timeout` for one.
-    std::optional<peer_event> wait(std::chrono::milliseconds timeout);
+    [[nodiscard]] std::optional<peer_event> wait(std::chrono::milliseconds timeout);
     /// The oldest event, if there is one.
-    std::optional<peer_event> try_pop();
+    [[nodiscard]] std::optional<peer_event> try_pop();
     std::size_t size() const;
     /// Events dropped because the queue was full.
     std::uint64_t dropped() const;

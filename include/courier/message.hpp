@@ -10,6 +10,10 @@
 
 namespace courier {
 
+namespace detail {
+struct message_access; // what the library sets on a message it hands out (framing/message_access.hpp)
+} // namespace detail
+
 /// A message as received. Owns its frames (move-only); every accessor reads the frame in place,
 /// and the payload stays opaque bytes until as<T>() decodes it, so forwarding never decodes.
 /// @par Thread safety: none needed; a message is a value owned by one thread at a time.
@@ -27,7 +31,6 @@ public:
     std::uint64_t correlation_id() const noexcept { return layout_.correlation_id; }
     /// The producer that sent it, in an acknowledged pipeline (reliable_puller); 0 otherwise.
     std::uint64_t producer_id() const noexcept { return producer_; }
-    void set_producer_id(std::uint64_t producer) noexcept { producer_ = producer; }
     std::int64_t timestamp_ns() const noexcept { return layout_.timestamp_ns; }
     std::string_view type_name() const noexcept { return view().type_name(); }
     std::string_view subject() const noexcept { return view().subject(); }
@@ -45,6 +48,8 @@ public:
     }
 
 private:
+    friend struct detail::message_access;
+
     zmq::message_t topic_;
     zmq::message_t body_;
     envelope_layout layout_{};

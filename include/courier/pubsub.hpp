@@ -5,11 +5,10 @@
 #include "courier/batch.hpp"
 #include "courier/codec.hpp"
 #include "courier/context.hpp"
-#include "courier/detail/sender.hpp"
-#include "courier/detail/sequence.hpp"
-#include "courier/detail/socket.hpp"
+#include "courier/detail/receive.hpp"
 #include "courier/message.hpp"
 #include "courier/options.hpp"
+#include "courier/status.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -18,9 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_set>
 #include <utility>
-#include <vector>
 
 namespace courier {
 
@@ -56,24 +53,29 @@ struct publisher_options {
 /// queue full is refused, status::full (lossy), or waits for room in the queue (lossless); a queued
 /// message the sending thread cannot hand to libzmq within send_timeout is dropped and counted.
 /// The socket is an XPUB: it sees subscriptions, so wait_for_subscribers() can wait for readers.
-/// Move-only owner of one socket. @par Thread safety: one thread at a time; with batching set,
+/// Move-only owner of one socket. A moved-from publisher is closed: its calls throw
+/// courier::error(closed); close() and the destructor do nothing, counters() are zero.
+/// @par Thread safety: one thread at a time; with batching set,
 /// publish(), try_publish(), flush(), subscribers(), wait_for_subscribers() and counters() may be
 /// called from any number of threads at once.
 class publisher {
 public:
     explicit publisher(context& ctx, publisher_options options = {});
+    publisher(publisher&&) noexcept;
+    publisher& operator=(publisher&&) noexcept;
+    ~publisher();
 
-    std::string bind(std::string_view endpoint) { return sender_.bind(endpoint); }
-    void connect(std::string_view endpoint) { sender_.connect(endpoint); }
+    std::string bind(std::string_view endpoint);
+    void connect(std::string_view endpoint);
     /// Closes the socket; idempotent. With batching, what is queued has until socket.linger from
     /// now to be handed to libzmq; the rest is dropped and counted (counters().dropped), and
     /// libzmq keeps what is left of linger for what it holds. Returns within linger plus a few ms.
-    void close() noexcept { sender_.close(); }
+    void close() noexcept;
     /// With batching: waits until every message queued at the call has been handed to libzmq
     /// (status::ok) or, finding no room within send_timeout of its publish (lossless), dropped and
     /// counted (status::timeout). Returns within socket.send_timeout plus a few ms. Without
     /// batching there is nothing to wait for: ok.
-    [[nodiscard]] status flush() { return sender_.flush(); }
+    [[nodiscard]] status flush();
 
     /// Publishes `value` on `topic`: status::ok once libzmq (or the batching queue) has it. Lossy:
     /// never waits; status::full if the batching queue was full (nothing queued, counted refused).
@@ -81,7 +83,7 @@ public:
     /// status::timeout (nothing sent). Throws
     /// courier::error(message_too_large) or (closed).
     template <class T>
-    status publish(std::string_view topic, const T& value, header_list headers = {}) {
+    [[nodiscard]] status publish(std::string_view topic, const T& value, header_list headers = {}) {
         return publish_payload(topic, type_name<T>::value, encode_payload(value, detail::scratch()), headers);
     }
     /// As publish, but never waits: status::full at once, nothing sent, counted as refused, when a
@@ -89,15 +91,15 @@ public:
     /// answer the caller "try later" right away.
     template <class T>
     [[nodiscard]] status try_publish(std::string_view topic, const T& value, header_list headers = {}) {
-        return publish_payload(topic, type_name<T>::value, encode_payload(value, detail::scratch()), headers, true);
+        return try_publish_payload(topic, type_name<T>::value, encode_payload(value, detail::scratch()), headers);
     }
     /// Publishes `body` as it is, framed [topic][body] with no envelope: for subscribers that
     /// receive_raw, and plain zmq peers. Unbatched; on a batching publisher it waits for the queue
-    /// to drain first, so the order is kept.
-    void publish_raw(std::string_view topic, bytes_view body);
-    /// Publishes an already encoded payload under `type`; `try_only` as try_publish.
-    status publish_payload(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
-                           header_list headers = {}, bool try_only = false);
+    /// to drain first, so the order is kept. status::ok once libzmq has it. Lossless: waits up to
+    /// send_timeout for room (with batching, for the queue to drain too), then status::timeout,
+    /// nothing sent, counted timed_out. Lossy: never waits for a subscriber, so ok (a subscriber
+    /// without room misses it, as with publish). Throws courier::error(message_too_large), (closed).
+    [[nodiscard]] status publish_raw(std::string_view topic, bytes_view body);
 
     /// Waits until at least `n` courier subscribers are connected and subscribed: status::ok, or
     /// status::timeout. A subscriber counts from the moment its first subscription (and every one
@@ -107,24 +109,28 @@ public:
     [[nodiscard]] status wait_for_subscribers(std::size_t n, std::chrono::milliseconds timeout);
     /// Courier subscribers connected and subscribed now (as wait_for_subscribers counts them).
     std::size_t subscribers();
-    /// This publisher's id, random, carried by every message (message::correlation_id()).
-    std::uint64_t id() const noexcept { return sender_.publisher_id(); }
+    /// This publisher's id, random, carried by every message (message::correlation_id()); 0 once
+    /// moved from.
+    std::uint64_t id() const noexcept;
 
     /// sent, timed_out (lossless publish without room), refused (try_publish; with batching, a
     /// publish that found the queue full), dropped (batching: accepted, but not handed to libzmq
-    /// within send_timeout or before close()'s linger).
-    courier::counters counters() const { return sender_.counters(); }
+    /// within send_timeout or before close()'s linger). Zero once moved from.
+    courier::counters counters() const;
     /// The libzmq socket (an XPUB). With batching, the sending thread uses it too: leave it alone.
-    zmq::socket_t& native() noexcept { return sender_.native(); }
+    zmq::socket_t& native();
 
 private:
-    /// Reads the subscriptions libzmq has queued for us; the caller holds the socket.
-    void drain_subscriptions();
+    /// An already encoded payload under `type`: as publish, and as try_publish.
+    status publish_payload(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
+                           header_list headers);
+    status try_publish_payload(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
+                               header_list headers);
 
-    detail::sender sender_;
-    courier::delivery delivery_;
-    std::unordered_set<std::string> present_; // presence prefixes of subscribers; under the socket lock
-    unsigned publishes_ = 0;                  // unbatched: the XPUB is drained every 256 publishes
+    struct state;
+    /// The state behind one pointer: null once moved from (every call then throws closed).
+    state& self() const;
+    std::unique_ptr<state> state_;
 };
 
 /// Messages a subscriber knows it missed: `count` messages of `topic` from `publisher`, numbered
@@ -153,15 +159,21 @@ struct subscriber_options {
 /// missed: messages from a courier publisher are numbered per (publisher, topic), so a jump in the
 /// numbers is a loss (slow subscriber, high-water mark, reconnect), known when the next message of
 /// that topic arrives. message::correlation_id() is the publisher's id, message::id() the number.
-/// Move-only owner of one socket. @par Thread safety: one thread at a time; handlers run on the
+/// Move-only owner of one socket. A moved-from subscriber is closed: its calls throw
+/// courier::error(closed); close() and the destructor do nothing, counters() are zero.
+/// @par Thread safety: one thread at a time; handlers run on the
 /// thread that calls dispatch().
 class subscriber {
 public:
     explicit subscriber(context& ctx, subscriber_options options = {});
+    subscriber(subscriber&&) noexcept;
+    subscriber& operator=(subscriber&&) noexcept;
+    ~subscriber();
 
-    std::string bind(std::string_view endpoint) { return socket_.bind(endpoint); }
-    void connect(std::string_view endpoint) { socket_.connect(endpoint); }
-    void close() noexcept { socket_.close(); }
+    std::string bind(std::string_view endpoint);
+    void connect(std::string_view endpoint);
+    /// Idempotent.
+    void close() noexcept;
 
     /// Receives messages whose topic starts with `prefix` ("" for all).
     void subscribe(std::string_view prefix);
@@ -169,45 +181,19 @@ public:
 
     /// The next good message, or nothing if none came within `timeout`. Bad input met on the way
     /// is counted (counters().rejected), reported to on_rejected, and skipped.
-    std::optional<message> receive(std::chrono::milliseconds timeout);
+    [[nodiscard]] std::optional<message> receive(std::chrono::milliseconds timeout);
 
     /// The next message's payload as a T. A message that does not read as a T is rejected
-    /// like bad input, so a stream of Ts survives a stray message of another type.
+    /// like bad input, so a stream of Ts survives a stray message of another type. The rest of a
+    /// batch is decoded straight from its frame; every message's number is noted (gaps).
     template <class T>
-    std::optional<T> receive(std::chrono::milliseconds timeout) {
-        // detail::receive_as, with every message's number noted (the rest of a batch is decoded
-        // straight from its frame, as there).
-        auto until = detail::deadline::after(timeout);
-        for (;;) {
-            std::optional<message> m;
-            std::span<const std::byte> payload;
-            std::string_view type;
-            auto& b = socket_.batch;
-            if (b.active()) {
-                note(b.layout.correlation_id, {b.topic.data<char>(), b.topic.size()}, b.next_id);
-                const auto r = b.take();
-                ++socket_.counters.received;
-                payload = {b.frame.data<std::byte>() + r.offset, r.size};
-                type = {b.frame.data<char>() + b.layout.type_name.offset, b.layout.type_name.size};
-            } else {
-                m = detail::receive_message(socket_, true, until);
-                if (!m) return std::nullopt;
-                note(*m);
-                payload = m->payload();
-                type = m->type_name();
-            }
-            try {
-                return decode_payload<T>(payload, type, socket_.options().limits);
-            } catch (const error& e) {
-                socket_.reject_received(e);
-            }
-            if (until.passed()) return std::nullopt;
-        }
+    [[nodiscard]] std::optional<T> receive(std::chrono::milliseconds timeout) {
+        return detail::typed_receive::next<T>(*this, timeout);
     }
 
     /// The next message's frames as they came, [topic][body], without decoding anything: for
     /// raw publishers and plain zmq peers. Other shapes are rejected and skipped.
-    std::optional<raw_message> receive_raw(std::chrono::milliseconds timeout);
+    [[nodiscard]] std::optional<raw_message> receive_raw(std::chrono::milliseconds timeout);
 
     /// Subscribes to `prefix` and routes its messages to `handler` in dispatch(). A message
     /// goes to the handler of the longest matching prefix.
@@ -228,7 +214,7 @@ public:
             try {
                 value.emplace(m.template as<T>());
             } catch (const error& e) {
-                self.reject_received(e);
+                self.reject_payload(e);
                 return false;
             }
             if constexpr (std::invocable<F&, const message&, const T&>) handler(m, *value);
@@ -242,29 +228,25 @@ public:
     /// Exceptions from handlers propagate to the caller.
     bool dispatch(std::chrono::milliseconds timeout);
 
-    courier::counters counters() const { return socket_.counters; }
-    zmq::socket_t& native() noexcept { return socket_.native(); }
+    /// Zero once moved from.
+    courier::counters counters() const;
+    zmq::socket_t& native();
 
 private:
-    void reject_received(const error& e) noexcept;
-    /// Notes a received message's sequence number; counts and reports a gap before it.
-    void note(std::uint64_t publisher, std::string_view topic, std::uint64_t sequence) {
-        if (publisher == 0) return; // not numbered: a plain peer, or a pusher-style sender
-        if (const auto missed = streams_.note(publisher, topic, sequence)) report_gap(publisher, topic, sequence, missed);
-    }
-    void note(const message& m) { note(m.correlation_id(), m.topic(), m.id()); }
-    void report_gap(std::uint64_t publisher, std::string_view topic, std::uint64_t sequence, std::uint64_t missed) noexcept;
+    friend struct detail::typed_receive;
+    /// The next good message's payload, its number noted (a gap before it counted and reported).
+    std::optional<detail::payload_view> next_payload(detail::deadline& until);
+    /// A message counted received whose payload was then refused: received back down, rejected up.
+    void reject_payload(const error& e) noexcept;
     /// A handler returns false when it rejected the message instead of handling it. It is given
     /// the subscriber rather than capturing it, so that a moved subscriber keeps working.
     using handler_fn = std::function<bool(const message&, subscriber&)>;
     void add_handler(std::string_view prefix, handler_fn handler);
 
-    detail::socket socket_;
-    std::vector<std::pair<std::string, handler_fn>> handlers_; // longest prefix first
-    detail::stream_tracker streams_;
-    std::function<void(const gap&)> on_gap_;
-    std::string presence_;  // the prefix that tells publishers this subscriber is there
-    bool announced_ = false; // presence_ subscribed (after the first subscription)
+    struct state;
+    /// The state behind one pointer: null once moved from (every call then throws closed).
+    state& self() const;
+    std::unique_ptr<state> state_;
 };
 
 } // namespace courier

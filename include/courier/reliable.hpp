@@ -95,8 +95,6 @@ public:
         return push_payload(type_name<T>::value, encode_payload(value, detail::scratch()), headers,
                             std::chrono::milliseconds(0), true);
     }
-    [[nodiscard]] status push_payload(std::string_view type, std::span<const std::byte> payload, header_list headers,
-                                      std::chrono::milliseconds timeout, bool refuse_when_full = false);
 
     /// Waits until at most `leave` tasks are unacknowledged (0: every task pushed so far is):
     /// status::ok, or status::timeout; status::closed if the pusher stopped first.
@@ -110,6 +108,9 @@ public:
     courier::counters counters() const;
 
 private:
+    /// An already encoded payload under `type`: as push, or as try_push when `refuse_when_full`.
+    status push_payload(std::string_view type, std::span<const std::byte> payload, header_list headers,
+                        std::chrono::milliseconds timeout, bool refuse_when_full = false);
     std::chrono::milliseconds send_timeout() const noexcept;
     struct engine;
     std::unique_ptr<engine> engine_;
@@ -153,7 +154,7 @@ public:
     /// The next task, or nothing if none came within `timeout`. message::producer_id() and
     /// message::id() (the producer's sequence number) identify it. Duplicates and bad input on
     /// the way are counted and skipped; pings on the way are answered.
-    std::optional<message> receive(std::chrono::milliseconds timeout);
+    [[nodiscard]] std::optional<message> receive(std::chrono::milliseconds timeout);
     /// Acknowledges a task received from this puller: its pusher forgets it and sends another.
     void ack(const message& task);
 

@@ -5,7 +5,7 @@
 
 #include "courier/codec.hpp"
 #include "courier/context.hpp"
-#include "courier/detail/socket.hpp"
+#include "courier/detail/payload.hpp"
 #include "courier/events.hpp"
 #include "courier/message.hpp"
 #include "courier/options.hpp"
@@ -110,7 +110,7 @@ public:
     /// Requests still queued unread are not answered: their clients retry, elsewhere if they can.
     /// Returns true if that was done within `timeout`; otherwise run() still finishes the same way
     /// later. Without run() active it is close(). Any thread.
-    bool drain(std::chrono::milliseconds timeout);
+    [[nodiscard]] bool drain(std::chrono::milliseconds timeout);
 
     courier::counters counters() const;
     server_counters cache_counters() const;

@@ -10,6 +10,8 @@
 
 #include <courier/reqrep.hpp>
 
+#include "transport/socket.hpp" // detail::envelope_frame, detail::acquired (private: src/ on its include path)
+
 #include <chrono>
 #include <csignal>
 #include <cstdint>

@@ -40,7 +40,7 @@ void barrier(publisher& pub, std::chrono::milliseconds deadline, const std::stri
     // Phase 1: probe until one arrives.
     for (;;) {
         REQUIRE_MESSAGE(std::chrono::steady_clock::now() < until, "subscription not live before the deadline");
-        pub.publish(topic, std::string("probe"));
+        CHECK(pub.publish(topic, std::string("probe")) == status::ok);
         std::string got;
         if (receive_topic(got, std::chrono::milliseconds(10))) {
             REQUIRE_MESSAGE(got == topic, "unexpected message on topic '" << got << "' during the barrier");
@@ -49,7 +49,7 @@ void barrier(publisher& pub, std::chrono::milliseconds deadline, const std::stri
     }
     // Phase 2: an end marker after every probe; once it arrives no probe is left in flight.
     const std::string end = topic + "/end";
-    pub.publish(end, std::string("end"));
+    CHECK(pub.publish(end, std::string("end")) == status::ok);
     for (;;) {
         REQUIRE_MESSAGE(std::chrono::steady_clock::now() < until, "barrier end marker did not arrive");
         std::string got;

@@ -1,12 +1,14 @@
 #pragma once
-// Private: the one libzmq socket every pattern class owns, with the options applied, deadlines
-// on every blocking call, counting, and bad-input handling shared by all patterns.
+// Private (transport layer): the thin socket every pattern owns: options applied, heartbeats
+// mapped, bind/connect and the redial of cut-offs, send and receive under deadlines, counting.
+// What a message's frames mean is the framing layer's (framing/inbox.hpp).
 
 #include "courier/context.hpp"
-#include "courier/detail/monitor.hpp"
+#include "courier/detail/deadline.hpp"
 #include "courier/error.hpp"
 #include "courier/message.hpp"
 #include "courier/options.hpp"
+#include "transport/monitor.hpp"
 
 #include <zmq.hpp>
 
@@ -22,60 +24,7 @@
 
 namespace courier::detail {
 
-using clock = std::chrono::steady_clock;
-
-/// Deadline `timeout` from now, saturating instead of overflowing.
-inline clock::time_point deadline_after(std::chrono::milliseconds timeout) noexcept {
-    if (timeout > std::chrono::hours(24 * 365)) return clock::time_point::max();
-    return clock::now() + timeout;
-}
-
-/// A deadline whose clock is read only when a call must wait: a message already there, or room
-/// to send, costs no clock read.
-class deadline {
-public:
-    static deadline after(std::chrono::milliseconds timeout) noexcept {
-        deadline d;
-        d.timeout_ = timeout;
-        return d;
-    }
-    static deadline at(clock::time_point when) noexcept {
-        deadline d;
-        d.when_ = when;
-        d.known_ = true;
-        return d;
-    }
-    static deadline never() noexcept { return at(clock::time_point::max()); }
-    /// Milliseconds left, rounded up (a 0.4 ms remainder must not become a busy 0); 0 once
-    /// passed; -1 for never.
-    int remaining_ms() noexcept {
-        const auto at = when();
-        if (at == clock::time_point::max()) return -1;
-        const auto left = at - clock::now();
-        if (left <= clock::duration::zero()) return 0;
-        const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
-        return ms > INT32_MAX ? INT32_MAX : static_cast<int>(ms);
-    }
-    /// True once the deadline is behind us (starts the clock if it was not started).
-    bool passed() noexcept {
-        const auto at = when(); // first: the operands of <= may be evaluated in either order
-        return at <= clock::now();
-    }
-    clock::time_point when() noexcept {
-        if (!known_) {
-            when_ = deadline_after(timeout_);
-            known_ = true;
-        }
-        return when_;
-    }
-
-private:
-    std::chrono::milliseconds timeout_{0};
-    clock::time_point when_{};
-    bool known_ = false;
-};
-
-/// Move-only owner of one libzmq socket. Not thread-safe, like the socket it owns.
+/// Move-only owner of one libzmq socket. @par Thread safety: none, like the socket it owns.
 ///
 /// Cut-offs: libzmq 4.3.4 drops a connection for good after a protocol error (a frame over
 /// max_message_size, malformed framing) and never redials it. A socket that connect()s to a tcp or
@@ -130,30 +79,6 @@ public:
     const socket_options& options() const noexcept { return options_; }
     courier::counters counters{};
 
-    /// A received batch frame being handed out one message at a time.
-    struct batch_cursor {
-        zmq::message_t topic, frame;
-        envelope_layout layout{};
-        std::uint32_t next = 0, end = 0;
-        std::uint64_t next_id = 0;
-
-        bool active() const noexcept { return next < end; }
-        /// Steps to the next record: where its payload lies in `frame`; next_id moves on with it.
-        envelope_layout::range take() noexcept { return take(frame.data<std::byte>()); }
-        /// The same, given frame.data() (one libzmq call fewer per message).
-        envelope_layout::range take(const std::byte* data) noexcept {
-            envelope_layout::range r;
-            ++next_id;
-            if (static_cast<std::uint8_t>(data[next]) == 0xc4) { // bin8: every record under 256 bytes
-                r = {next + 2, static_cast<std::uint8_t>(data[next + 1])};
-                next = r.offset + r.size;
-                return r;
-            }
-            next = next_batch_record({data, end}, next, r);
-            return r;
-        }
-    } batch;
-
 private:
     /// Redials the cut-offs the monitor found: now if `idle` (the call must wait, so nothing the
     /// dead connection delivered is left unread), else only once they have waited `hold`.
@@ -184,44 +109,5 @@ void acquired(zmq::message_t& m) noexcept;
 /// Sends `frames` as one message, waiting for room until `deadline`; false on timeout. Throws
 /// message_too_large if a frame is over `max_size`, and what fail() throws.
 bool send_frames(zmq::socket_ref sock, std::span<zmq::message_t> frames, deadline& until, std::size_t max_size);
-
-/// Receives the next good message of kind::message, framed [topic][envelope] when `with_topic`
-/// and [envelope] otherwise; bad input on the way is rejected (counted, reported) and skipped.
-std::optional<message> receive_message(socket& s, bool with_topic, deadline& until);
-
-/// Receives the next message framed [topic][body] (`with_topic`) or [body], without decoding the
-/// body; other shapes are rejected and skipped.
-std::optional<raw_message> receive_raw(socket& s, bool with_topic, deadline& until);
-
-/// As receive_message, with the payload read as a T; a message that does not read as T is
-/// rejected too.
-template <class T>
-std::optional<T> receive_as(socket& s, bool with_topic, deadline until) {
-    for (;;) {
-        std::optional<message> m;
-        std::span<const std::byte> payload;
-        std::string_view type;
-        auto& b = s.batch;
-        if (b.active()) {
-            // The rest of a batch: decode straight from its frame, no message object per record.
-            const auto* data = b.frame.data<std::byte>();
-            const auto r = b.take(data);
-            ++s.counters.received;
-            payload = {data + r.offset, r.size};
-            type = {reinterpret_cast<const char*>(data) + b.layout.type_name.offset, b.layout.type_name.size};
-        } else {
-            m = receive_message(s, with_topic, until);
-            if (!m) return std::nullopt;
-            payload = m->payload();
-            type = m->type_name();
-        }
-        try {
-            return decode_payload<T>(payload, type, s.options().limits);
-        } catch (const error& e) {
-            s.reject_received(e);
-        }
-        if (until.passed()) return std::nullopt;
-    }
-}
 
 } // namespace courier::detail

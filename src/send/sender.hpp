@@ -4,10 +4,10 @@
 
 #include "courier/batch.hpp"
 #include "courier/context.hpp"
-#include "courier/detail/send_queue.hpp"
-#include "courier/detail/sequence.hpp"
-#include "courier/detail/socket.hpp"
 #include "courier/status.hpp"
+#include "pubsub/sequence.hpp"
+#include "send/send_queue.hpp"
+#include "transport/socket.hpp"
 
 #include <memory>
 #include <mutex>

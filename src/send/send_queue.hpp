@@ -2,9 +2,9 @@
 // Private: the thread-safe, batching send path of a publisher or pusher (courier::batching).
 
 #include "courier/batch.hpp"
-#include "courier/detail/socket.hpp"
 #include "courier/envelope.hpp"
 #include "courier/status.hpp"
+#include "transport/socket.hpp"
 
 #include <atomic>
 #include <condition_variable>
