@@ -208,7 +208,7 @@ client::awaited client::await(const pending_call& call) {
         auto& again = mine->second;
         zmq::message_t frame;
         frame.copy(again.request);
-        ++retries_.retries;
+        ++socket_.counters.retries;
         try {
             (void)attempt(again, std::move(frame)); // not queued before its end: that attempt is spent
         } catch (const error& e) {
@@ -227,7 +227,7 @@ client::awaited client::give_up(const pending_call& call, flight& f) {
         ++socket_.counters.timed_out;
         return {std::nullopt, status::timeout, "call '" + call.method + "': no reply before the deadline"};
     }
-    ++retries_.unavailable;
+    ++socket_.counters.unavailable;
     return {std::nullopt, status::unavailable,
             "call '" + call.method + "' unavailable: no reply to " + std::to_string(made) + " attempts in " +
                 std::to_string(spent) + " ms (endpoints: " + join(endpoints_) + ")"};

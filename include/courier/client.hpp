@@ -98,12 +98,6 @@ struct pending_call {
     std::string method{};
 };
 
-/// What the client counted about retries, beside counters().
-struct retry_counters {
-    std::uint64_t retries = 0;     ///< attempts after the first (each one also counts in counters().sent)
-    std::uint64_t unavailable = 0; ///< calls that ended status::unavailable
-};
-
 /// Calls methods on servers (libzmq DEALER). Calls are matched to replies by id, so many may be in
 /// flight. An attempt that gets no reply in time is sent again, same id, after a backoff, to
 /// whichever connected server libzmq picks next (connect() to several for failover; requests go
@@ -173,8 +167,9 @@ public:
 
     /// Calls sent whose reply has not been waited for yet.
     std::size_t in_flight() const noexcept { return in_flight_.size(); }
-    courier::counters counters() const { return socket_.counters; }
-    retry_counters retries() const noexcept { return retries_; }
+    /// sent (attempts), received (replies that completed a call), late, timed_out, rejected,
+    /// retries (attempts after the first), unavailable (calls no attempt of which was answered).
+    courier::counters counters() const { return socket_.counters.snapshot(); }
     /// Peer events, when socket.events.queue_capacity > 0; else nullptr.
     event_queue* events() noexcept { return socket_.events(); }
     /// The routing id this client presents to servers: random, fixed for its lifetime, so a
@@ -214,7 +209,6 @@ private:
     std::string identity_;
     std::vector<std::string> endpoints_; // bound or connected, named when a call gives up
     std::unordered_map<std::uint64_t, flight> in_flight_;
-    retry_counters retries_{};
 };
 
 } // namespace courier

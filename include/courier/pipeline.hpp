@@ -114,7 +114,7 @@ public:
         return detail::receive_as<T>(socket_, false, detail::deadline::after(timeout));
     }
 
-    courier::counters counters() const { return socket_.counters; }
+    courier::counters counters() const { return socket_.counters.snapshot(); }
     zmq::socket_t& native() noexcept { return socket_.native(); }
 
 private:

@@ -242,7 +242,7 @@ public:
     /// Exceptions from handlers propagate to the caller.
     bool dispatch(std::chrono::milliseconds timeout);
 
-    courier::counters counters() const { return socket_.counters; }
+    courier::counters counters() const { return socket_.counters.snapshot(); }
     zmq::socket_t& native() noexcept { return socket_.native(); }
 
 private:
