@@ -66,12 +66,11 @@ send_queue::send_queue(context& ctx, zmq::socket_ref sock, bool with_topic, cons
     if (options_.max_bytes + prefix_reserve + socket_options_.limits.max_name > socket_options_.max_message_size)
         throw error(errc::invalid_option, "batching.max_bytes must leave room for the envelope within max_message_size");
     // Naps end on time (exact_timers): the default timer slack (50 us) would make a 20 us nap last 70.
-    sender_ = std::make_unique<detail::worker>(detail::worker_options{.name = "courier-send", .cpus_from = &ctx, .cpu = options_.cpu, .exact_timers = true},
-                                nullptr, [this] { run(); },
-                                [this] {
-                                    wake_.notify_all();
-                                    progress_.notify_all();
-                                });
+    const worker_options placement{.name = "courier-send", .cpus_from = &ctx, .cpu = options_.cpu, .exact_timers = true};
+    sender_ = std::make_unique<worker>(placement, nullptr, [this] { run(); }, [this] {
+        wake_.notify_all();
+        progress_.notify_all();
+    });
 }
 
 send_queue::~send_queue() { close(deadline_after(socket_options_.linger)); }

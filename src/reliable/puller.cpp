@@ -179,6 +179,8 @@ std::optional<message> reliable_puller::receive(std::chrono::milliseconds timeou
 
 void reliable_puller::ack(const message& task) { live(state_).ack(task); }
 
-courier::counters reliable_puller::counters() const { return state_ ? state_->sock.counters.snapshot() : courier::counters{}; }
+courier::counters reliable_puller::counters() const {
+    return state_ ? state_->sock.counters.snapshot() : courier::counters{};
+}
 
 } // namespace courier
