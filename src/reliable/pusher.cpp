@@ -92,7 +92,7 @@ struct reliable_pusher::engine {
         apply_router_options(sock.native(), node);
         ping = control_frame("ping");
         // The socket moves to the thread: starting it is the memory barrier libzmq asks for.
-        thread = detail::worker({.name = "courier-reliable", .cpus_from = &ctx}, nullptr, [this] { run(); }, [this] {
+        thread = detail::worker({.name = "courier-pusher", .cpus_from = &ctx}, nullptr, [this] { run(); }, [this] {
             {
                 std::lock_guard lock(mu);
                 closing = true;
