@@ -80,7 +80,6 @@ struct client::state {
     std::string identity_;
     std::vector<std::string> endpoints_; // bound or connected, named when a call gives up
     std::unordered_map<std::uint64_t, flight> in_flight_;
-    retry_counters retries_{};
 };
 
 client::state::state(context& ctx, client_options options)
@@ -111,8 +110,7 @@ void client::close() noexcept {
     if (state_) state_->socket_.close();
 }
 std::size_t client::in_flight() const noexcept { return state_ ? state_->in_flight_.size() : 0; }
-courier::counters client::counters() const { return state_ ? state_->socket_.counters : courier::counters{}; }
-retry_counters client::retries() const noexcept { return state_ ? state_->retries_ : retry_counters{}; }
+courier::counters client::counters() const { return state_ ? state_->socket_.counters.snapshot() : courier::counters{}; }
 event_queue* client::events() noexcept { return state_ ? state_->socket_.events() : nullptr; }
 const std::string& client::identity() const { return self().identity_; }
 zmq::socket_t& client::native() { return self().socket_.native(); }
@@ -266,7 +264,7 @@ client::awaited client::state::await(const pending_call& call) {
         auto& again = mine->second;
         zmq::message_t frame;
         frame.copy(again.request);
-        ++retries_.retries;
+        ++socket_.counters.retries;
         try {
             (void)attempt(again, std::move(frame)); // not queued before its end: that attempt is spent
         } catch (const error& e) {
@@ -285,7 +283,7 @@ client::awaited client::state::give_up(const pending_call& call, flight& f) {
         ++socket_.counters.timed_out;
         return {std::nullopt, status::timeout, "call '" + call.method + "': no reply before the deadline"};
     }
-    ++retries_.unavailable;
+    ++socket_.counters.unavailable;
     return {std::nullopt, status::unavailable,
             "call '" + call.method + "' unavailable: no reply to " + std::to_string(made) + " attempts in " +
                 std::to_string(spent) + " ms (endpoints: " + join(endpoints_) + ")"};

@@ -2,6 +2,7 @@
 
 #include "transport/monitor.hpp"
 #include "courier/error.hpp"
+#include "transport/worker.hpp"
 
 #include <arpa/inet.h>
 #include <cerrno>
@@ -391,12 +392,17 @@ monitor::monitor(zmq::context_t& ctx, zmq::socket_t& watched, event_options opti
         throw error(errc::zmq, std::string("socket monitor: ") + e.what());
     }
     // The PAIR socket moves to the thread; starting a thread is the memory barrier libzmq asks for.
-    thread_ = std::thread([r = std::make_shared<reader>(std::move(pair), std::move(options), queue_.get(), heartbeats,
-                                                        board_, max_message_size, stopping_)]() mutable { r->run(); });
+    auto r = std::make_shared<reader>(std::move(pair), std::move(options), queue_.get(), heartbeats, board_,
+                                      max_message_size, stopping_);
+    thread_ = std::make_unique<detail::worker>(
+        detail::worker_options{.name = "courier-events"}, nullptr, [r]() mutable { r->run(); },
+        [this] { stopping_.store(true, std::memory_order_release); });
 }
 
+monitor::~monitor() { join(); }
+
 void monitor::stop(zmq::socket_t& watched) noexcept {
-    if (!thread_.joinable()) return;
+    if (!thread_ || !thread_->running()) return;
     // Makes libzmq send MONITOR_STOPPED, which ends the reader; the flag ends it in any case
     // (after a context shutdown this call fails and the reader has seen ETERM).
     if (watched) zmq_socket_monitor(watched.handle(), nullptr, 0);
@@ -404,9 +410,7 @@ void monitor::stop(zmq::socket_t& watched) noexcept {
 }
 
 void monitor::join() noexcept {
-    if (!thread_.joinable()) return;
-    stopping_.store(true, std::memory_order_release);
-    thread_.join();
+    if (thread_) thread_->stop(); // sets stopping_, which the reader checks every 20 ms, and joins
 }
 
 } // namespace detail

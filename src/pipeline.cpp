@@ -71,7 +71,7 @@ void puller::connect(std::string_view endpoint) { self().socket_.connect(endpoin
 void puller::close() noexcept {
     if (state_) state_->socket_.close();
 }
-courier::counters puller::counters() const { return state_ ? state_->socket_.counters : courier::counters{}; }
+courier::counters puller::counters() const { return state_ ? state_->socket_.counters.snapshot() : courier::counters{}; }
 zmq::socket_t& puller::native() { return self().socket_.native(); }
 
 std::optional<raw_message> puller::receive_raw(std::chrono::milliseconds timeout) {

@@ -241,7 +241,7 @@ void subscriber::close() noexcept {
 }
 void subscriber::subscribe(std::string_view prefix) { self().subscribe(prefix); }
 void subscriber::unsubscribe(std::string_view prefix) { self().unsubscribe(prefix); }
-courier::counters subscriber::counters() const { return state_ ? state_->socket_.counters : courier::counters{}; }
+courier::counters subscriber::counters() const { return state_ ? state_->socket_.counters.snapshot() : courier::counters{}; }
 zmq::socket_t& subscriber::native() { return self().socket_.native(); }
 void subscriber::add_handler(std::string_view prefix, handler_fn handler) {
     self().add_handler(prefix, std::move(handler));

@@ -4,11 +4,10 @@
 #include "wire/envelope_writer.hpp"
 #include "send/sender.hpp"
 #include "courier/detail/wire.hpp"
+#include "transport/worker.hpp"
 
 #include <algorithm>
-#include <pthread.h>
 #include <sched.h>
-#include <sys/prctl.h>
 #include <thread>
 
 namespace courier {
@@ -45,28 +44,23 @@ constexpr std::chrono::microseconds max_nap{20};
 
 } // namespace
 
-send_queue::send_queue(zmq::socket_ref sock, bool with_topic, const socket_options& socket, const batching& options,
-                       topic_sequences* sequences)
+send_queue::send_queue(context& ctx, zmq::socket_ref sock, bool with_topic, const socket_options& socket,
+                       const batching& options, topic_sequences* sequences)
     : sock_(sock), with_topic_(with_topic), socket_options_(socket), options_(options), sequences_(sequences) {
     options_.validate();
     if (options_.max_bytes + records_envelope_overhead + socket_options_.limits.max_name > socket_options_.max_message_size)
         throw error(errc::invalid_option, "batching.max_bytes must leave room for the envelope within max_message_size");
-    sender_ = std::jthread([this](std::stop_token stop) { run(stop); });
+    // Naps end on time (exact_timers): the default timer slack (50 us) would make a 20 us nap last 70.
+    const worker_options placement{.name = "courier-send", .cpus_from = &ctx, .cpu = options_.cpu, .exact_timers = true};
+    sender_ = std::make_unique<worker>(placement, nullptr, [this] { run(); }, [this] {
+        wake_.notify_all();
+        progress_.notify_all();
+    });
 }
 
 send_queue::~send_queue() { close(deadline_after(socket_options_.linger)); }
 
-courier::counters send_queue::counters() const {
-    courier::counters c;
-    {
-        auto s = lock_socket();
-        c = counters_;
-    }
-    std::lock_guard q(mutex_);
-    c.refused += refused_;
-    c.timed_out += refused_timeouts_;
-    return c;
-}
+courier::counters send_queue::counters() const { return counters_.snapshot(); }
 
 std::unique_ptr<send_queue::pending> send_queue::fresh() {
     if (spare_.empty()) return std::make_unique<pending>();
@@ -123,7 +117,7 @@ status send_queue::send(std::string_view topic, std::string_view type, std::span
         if (stopping_) throw error(errc::closed, "send: the sender is closed");
         if (queued_bytes_ == 0 || queued_bytes_ + bytes <= options_.max_queued_bytes) break;
         if (!may_wait) {
-            ++refused_;
+            ++counters_.refused; // its one writer: under mutex_
             return status::full;
         }
         if (sender_waiting_ || sender_napping_) wake_.notify_one();
@@ -132,7 +126,7 @@ status send_queue::send(std::string_view topic, std::string_view type, std::span
         --waiting_callers_;
         if (woke == std::cv_status::timeout && queued_bytes_ != 0 &&
             queued_bytes_ + bytes > options_.max_queued_bytes) {
-            ++refused_timeouts_;
+            counters_.timed_out.add_shared(1); // under mutex_, and send_raw's under socket_mutex_
             return status::timeout;
         }
     }
@@ -171,7 +165,7 @@ bool send_queue::send_raw(std::span<zmq::message_t> frames, deadline& until) {
     const bool in_order = flush(until) != flushed::still_queued; // the caller's earlier messages go first
     auto socket_lock = lock_socket();
     if (!in_order || !send_frames(sock_, frames, until, socket_options_.max_message_size)) {
-        ++counters_.timed_out;
+        counters_.timed_out.add_shared(1);
         return false;
     }
     ++counters_.sent;
@@ -243,15 +237,7 @@ bool send_queue::send_frame(const pending& p, std::unique_lock<std::mutex>& sock
     return false;
 }
 
-void send_queue::run(std::stop_token) {
-    if (options_.cpu >= 0) {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(options_.cpu, &set);
-        pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-    }
-    // Naps end on time: the default timer slack (50 us) would make a 20 us nap last 70.
-    prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
+void send_queue::run() {
     const auto nap = std::min<std::chrono::microseconds>(options_.direct_gap, max_nap);
     bool loaded = false; // the last look found work
     std::vector<std::unique_ptr<pending>> taken;
@@ -334,9 +320,8 @@ void send_queue::close(clock::time_point by) noexcept {
         if (!stopping_) stop_by_.store(by, std::memory_order_release);
         stopping_ = true;
     }
-    wake_.notify_all();
-    progress_.notify_all();
-    if (sender_.joinable()) sender_.join();
+    if (sender_) sender_->stop(); // wakes the sending thread and any waiting caller, and joins
+    progress_.notify_all(); // a second close(): callers may still wait
 }
 
 } // namespace detail

@@ -17,8 +17,8 @@ sender::sender(context& ctx, zmq::socket_type type, bool with_topic, const socke
     : socket_(ctx, type, options), with_topic_(with_topic) {
     if (max_topics > 0) sequences_ = std::make_unique<topic_sequences>(random_id(), max_topics);
     if (!batch) return;
-    if (batch->cpu == -1) batch->cpu = context_access::next_library_cpu(ctx);
-    queue_ = std::make_unique<send_queue>(socket_.native(), with_topic, socket_.options(), *batch, sequences_.get());
+    queue_ = std::make_unique<send_queue>(ctx, socket_.native(), with_topic, socket_.options(), *batch,
+                                          sequences_.get());
 }
 
 std::string sender::bind(std::string_view endpoint) {

@@ -1,13 +1,24 @@
 #include <courier/context.hpp>
 
 #include <courier/pipeline.hpp>
+#include <courier/reliable.hpp>
+#include <courier/server.hpp>
+
+#include "support/eventually.hpp"
 
 #include "core/context_access.hpp"
 
 #include <doctest/doctest.h>
 
+#include <sched.h>
+
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
 #include <thread>
+#include <vector>
 
 using namespace courier;
 using namespace std::chrono_literals;
@@ -97,4 +108,52 @@ TEST_CASE("context: a batching sender pinned to a CPU delivers" * doctest::timeo
     out.connect(in.bind("inproc://pinned"));
     for (int i = 0; i < 1000; ++i) REQUIRE(out.push(i) == status::ok);
     for (int i = 0; i < 1000; ++i) REQUIRE(in.receive<int>(5s) == std::optional<int>(i));
+}
+
+namespace {
+
+/// This process's threads: thread id -> name (/proc/self/task/<tid>/comm).
+std::multimap<std::string, int> threads_by_name() {
+    std::multimap<std::string, int> out;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+        std::ifstream comm(task.path() / "comm");
+        std::string name;
+        std::getline(comm, name);
+        out.emplace(name, std::stoi(task.path().filename().string()));
+    }
+    return out;
+}
+
+/// The one CPU thread `tid` may run on, or -1 if it may run on several.
+int only_cpu(int tid) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(tid, sizeof set, &set) != 0 || CPU_COUNT(&set) != 1) return -1;
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+        if (CPU_ISSET(c, &set)) return c;
+    return -1;
+}
+
+} // namespace
+
+// Every thread courier starts goes through one mechanism (docs/threads.md): named, and the
+// batching sender's and the reliable pusher's pinned to library_thread_cpus in turn.
+TEST_CASE("context: every library thread is named, and senders are pinned to library_thread_cpus" *
+          doctest::timeout(30)) {
+    context ctx({.io_threads = 1, .library_thread_cpus = {0}});
+    pusher batched(ctx, {.batching = batching{}});
+    reliable_pusher reliable(ctx);
+    puller watched(ctx, {.socket = {.events = {.queue_capacity = 16}}});
+    server srv(ctx, {.workers = 2});
+    (void)srv.bind("inproc://named-threads");
+    std::jthread serving([&](std::stop_token stop) { srv.run(stop, 10ms); });
+    // The pool's second worker starts inside run(), on another thread: wait until it is there.
+    REQUIRE(test::eventually([] { return threads_by_name().count("courier-server") == 1; }, 10s));
+    const auto threads = threads_by_name();
+    CHECK(threads.count("courier-send") == 1);
+    CHECK(threads.count("courier-pusher") == 1);
+    CHECK(threads.count("courier-events") == 1);
+    CHECK(only_cpu(threads.find("courier-send")->second) == 0);
+    CHECK(only_cpu(threads.find("courier-pusher")->second) == 0);
+    serving.request_stop();
 }

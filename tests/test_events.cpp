@@ -346,7 +346,7 @@ TEST_CASE("cut-off: a client redials a server whose oversize reply made libzmq d
         // redialled connection: 5 calls, 6 requests, one retry.
         CHECK(answered == 5);
         CHECK(requests == 6);
-        CHECK(c.retries().retries == 1);
+        CHECK(c.counters().retries == 1);
         CHECK(c.counters().received == 5);
         CHECK(c.counters().cut_offs == 1);
         check_cut_off_event(log, endpoint);

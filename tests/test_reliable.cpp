@@ -495,7 +495,13 @@ TEST_CASE("reliable: options out of range are refused, naming the field") {
     };
     refused([&] { reliable_pusher p(ctx, {.max_pending = 0}); }, "max_pending");
     refused([&] { reliable_pusher p(ctx, {.visibility_timeout = 0ms}); }, "visibility_timeout");
-    refused([&] { reliable_pusher p(ctx, {.heartbeat_interval = 1s, .heartbeat_timeout = 1s}); }, "heartbeat_timeout");
+    refused([&] { reliable_pusher p(ctx, {.socket = {.heartbeat = {.interval = 1s, .timeout = 1s}}}); },
+            "heartbeat_options.timeout");
+    // The pattern pings its pullers every heartbeat interval: heartbeats off is refused by name.
+    refused([&] { reliable_pusher p(ctx, {.socket = {.heartbeat = {.interval = 0ms}}}); },
+            "reliable_pusher_options.socket.heartbeat.interval");
+    refused([&] { reliable_puller p(ctx, {.socket = {.heartbeat = {.interval = 0ms}}}); },
+            "reliable_puller_options.socket.heartbeat.interval");
     refused([&] { reliable_puller p(ctx, {.window = 0}); }, "window");
     refused([&] { reliable_puller p(ctx, {.dedup_window = 0}); }, "dedup_window");
 }
@@ -584,12 +590,12 @@ TEST_CASE("reliable: a worker whose connection is made again gets its unacknowle
 }
 
 // Issue 9, item 2: a worker that let a task time out is suspect and gets nothing more, but it is
-// probed: the pusher's ping every heartbeat_interval is answered with a pong by a puller that
+// probed: the pusher's ping every heartbeat interval is answered with a pong by a puller that
 // receives, and that clears it. Before, only an application message cleared it, and an idle worker
 // sends none: the only worker there was stalled the pipeline for good.
 TEST_CASE("reliable: a suspect worker that answers the pusher's ping gets tasks again" * doctest::timeout(30)) {
     context ctx;
-    reliable_pusher producer(ctx, {.visibility_timeout = 1s, .heartbeat_interval = 20ms, .heartbeat_timeout = 10s});
+    reliable_pusher producer(ctx, {.socket = {.heartbeat = {.interval = 20ms, .timeout = 10s}}, .visibility_timeout = 1s});
     reliable_puller worker(ctx, {.window = 2});
     producer.connect(worker.bind(test::bind_endpoint(transport::tcp)));
     REQUIRE(producer.push(job{1}) == status::ok);
@@ -703,7 +709,7 @@ TEST_CASE("reliable: the hello, ack and ping vectors of the wire spec are what c
     };
     context ctx;
     SUBCASE("a pusher's hello and ping, and the pusher takes an ack of several tasks") {
-        reliable_pusher producer(ctx, {.heartbeat_interval = 20ms});
+        reliable_pusher producer(ctx, {.socket = {.heartbeat = {.interval = 20ms}}});
         plain_peer fake(ctx, vector_node);
         fake.sock.connect(producer.bind(test::bind_endpoint(transport::tcp)));
         const auto h = fake.next(kind::control, "hello");

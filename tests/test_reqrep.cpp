@@ -363,7 +363,7 @@ TEST_CASE("reqrep: a retried request id is answered from the reply cache without
     serving.request_stop();
     serving.join(); // counted after the send: read once the server has stopped
     CHECK(runs == 2);
-    CHECK(s.cache_counters().replayed == 1);
+    CHECK(s.counters().replayed == 1);
     CHECK(s.counters().received == 3);
     CHECK(s.counters().sent == 3);
 }
@@ -381,8 +381,8 @@ TEST_CASE("reqrep: beyond reply_cache_size the oldest reply is forgotten and its
     CHECK(caller.call(6, 1) == 201); // pushes id 5 out
     CHECK(caller.call(5, 1) == 301); // forgotten: the handler runs a second time
     CHECK(runs == 3);
-    CHECK(s.cache_counters().evicted == 2);
-    CHECK(s.cache_counters().replayed == 0);
+    CHECK(s.counters().evicted == 2);
+    CHECK(s.counters().replayed == 0);
 }
 
 // Driven by a hand-made DEALER client so that the test knows when the retry has been read: one
@@ -427,7 +427,7 @@ TEST_CASE("reqrep: a retry that comes while the first attempt runs is dropped, t
     auto first = reply();
     REQUIRE(first.has_value());
     CHECK(*first == std::pair<std::uint64_t, int>{43, 8}); // the retry was read before this
-    CHECK(s.cache_counters().duplicates == 1);
+    CHECK(s.counters().duplicates == 1);
     release.set_value();
     auto second = reply();
     REQUIRE(second.has_value());
@@ -446,15 +446,15 @@ TEST_CASE("reqrep: a call that must not be retried is sent once and ends as a ti
     auto r = c.call<int>("hang", 1, call_options{.retry = false});
     CHECK(r.state() == status::timeout);
     CHECK(c.counters().sent == 1);
-    CHECK(c.retries().retries == 0);
+    CHECK(c.counters().retries == 0);
     auto retried = c.call<int>("hang", 2);
     CHECK(retried.state() == status::unavailable);
     CHECK(retried.detail().find("3 attempts") != std::string::npos);
     CHECK(retried.detail().find(endpoint) != std::string::npos);
     CHECK_THROWS_WITH_AS(retried.value(), doctest::Contains("unavailable"), error);
     CHECK(c.counters().sent == 4);
-    CHECK(c.retries().retries == 2);
-    CHECK(c.retries().unavailable == 1);
+    CHECK(c.counters().retries == 2);
+    CHECK(c.counters().unavailable == 1);
 }
 
 TEST_CASE("reqrep: a slow handler hands the socket to a standby worker, quick calls go on being answered" *
@@ -495,7 +495,7 @@ TEST_CASE("reqrep: a slow handler hands the socket to a standby worker, quick ca
     CHECK(r.value() == 1);
     serving.request_stop();
     serving.join();
-    CHECK(s.cache_counters().handovers == 1);
+    CHECK(s.counters().handovers == 1);
     CHECK(s.counters().sent == 51);
 }
 

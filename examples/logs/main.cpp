@@ -78,7 +78,7 @@ private:
 /// has acknowledged every line.
 int shipper(const std::string& endpoint, unsigned index) {
     courier::context ctx;
-    courier::reliable_pusher out(ctx, {.heartbeat_interval = 100ms, .heartbeat_timeout = 300ms});
+    courier::reliable_pusher out(ctx, {.socket = {.heartbeat = {.interval = 100ms, .timeout = 300ms}}});
     out.connect(endpoint);
     for (unsigned n = 0; n < lines_per_shipper; ++n) {
         const auto text = "shipper=" + std::to_string(index) + " line=" + std::to_string(n) + " GET /items/ 200";

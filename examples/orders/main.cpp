@@ -103,7 +103,7 @@ int order_service() {
     // Each order is on disk (the outbox) before push returns, so a crash of the order service itself
     // would lose none either. Short heartbeats find a dead inventory service within 300 ms.
     courier::reliable_pusher to_inventory(
-        ctx, {.heartbeat_interval = 100ms, .heartbeat_timeout = 300ms, .outbox = dir + "/outbox.db"});
+        ctx, {.socket = {.heartbeat = {.interval = 100ms, .timeout = 300ms}}, .outbox = dir + "/outbox.db"});
     to_inventory.bind(endpoint);
     const std::vector<std::string> inventory_args{"orders", "inventory", endpoint, journal};
     std::optional<child> inventory(std::in_place, inventory_args);

@@ -140,7 +140,7 @@ inline flaky_result run_flaky(const std::string& self, std::uint64_t requests, s
                 log << "[flaky] a server crashed after call " << i << ", restarted as " << s.pid << "\n";
             }
     }
-    const auto retried = client.retries().retries;
+    const auto retried = client.counters().retries;
     log << "[flaky] " << answered << " of " << requests << " answered, " << retried << " retries, " << restarts
         << " restarts, " << client.counters().late << " late replies dropped\n";
     flaky_result result;

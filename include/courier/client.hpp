@@ -97,12 +97,6 @@ struct pending_call {
     std::string method{};
 };
 
-/// What the client counted about retries, beside counters().
-struct retry_counters {
-    std::uint64_t retries = 0;     ///< attempts after the first (each one also counts in counters().sent)
-    std::uint64_t unavailable = 0; ///< calls that ended status::unavailable
-};
-
 /// Calls methods on servers (libzmq DEALER). Calls are matched to replies by id, so many may be in
 /// flight. An attempt that gets no reply in time is sent again, same id, after a backoff, to
 /// whichever connected server libzmq picks next (connect() to several for failover; requests go
@@ -173,9 +167,10 @@ public:
 
     /// Calls sent whose reply has not been waited for yet; 0 once moved from.
     std::size_t in_flight() const noexcept;
+    /// sent (attempts), received (replies that completed a call), late, timed_out, rejected,
+    /// retries (attempts after the first), unavailable (calls no attempt of which was answered).
     /// Zero once moved from.
     courier::counters counters() const;
-    retry_counters retries() const noexcept;
     /// Peer events, when socket.events.queue_capacity > 0; else (and once moved from) nullptr.
     event_queue* events() noexcept;
     /// The routing id this client presents to servers: random, fixed for its lifetime, so a

@@ -49,7 +49,9 @@ struct socket_options {
     void validate() const;
 };
 
-/// What a socket has counted since it was made. Fields a pattern does not use stay 0.
+/// What a socket has counted since it was made: one type for every pattern, read with each
+/// pattern's counters() (a snapshot, safe from any thread where the class says so). Fields a
+/// pattern does not use stay 0; each says which patterns count it.
 struct counters {
     std::uint64_t sent = 0;      ///< messages (or requests, or replies) handed to libzmq
     std::uint64_t received = 0;  ///< good messages handed to the application
@@ -62,13 +64,20 @@ struct counters {
     std::uint64_t acknowledged = 0; ///< tasks acknowledged (reliable pipeline)
     std::uint64_t redelivered = 0;  ///< tasks handed out again after a puller died, left or timed out
     std::uint64_t expired = 0;      ///< hand-outs whose visibility timeout passed unacknowledged
-    std::uint64_t duplicates = 0;   ///< tasks received again and dropped (acknowledged again)
+    /// reliable_puller: tasks received again and dropped (acknowledged again); server: retried
+    /// requests dropped because their first attempt was still running (its reply answers the call)
+    std::uint64_t duplicates = 0;
     std::uint64_t gaps = 0;         ///< messages a subscriber knows it missed (sequence gaps)
     std::uint64_t refused = 0;      ///< try_push / try_publish (or a lossy batching publish) answered status::full
     /// Connections this socket made that libzmq dropped for good (a protocol error such as a
     /// frame over max_message_size; libzmq never redials after one) and courier redialled
     /// (event_kind::cut_off; docs/patterns/*.md, "Cut-off connections").
     std::uint64_t cut_offs = 0;
+    std::uint64_t retries = 0;     ///< client: attempts after the first (each one also counts in sent)
+    std::uint64_t unavailable = 0; ///< client: calls that ended status::unavailable
+    std::uint64_t replayed = 0;    ///< server: retried requests answered again from the reply cache
+    std::uint64_t evicted = 0;     ///< server: replies forgotten before their window ended (cache full)
+    std::uint64_t handovers = 0;   ///< server: times a slow handler handed the socket to a standby worker
 };
 
 } // namespace courier

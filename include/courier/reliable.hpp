@@ -31,6 +31,11 @@ enum class outbox_sync {
 };
 
 struct reliable_pusher_options {
+    /// socket.heartbeat (1 s / 3 s by default) must be on: pullers are pinged every
+    /// heartbeat.interval (a ping that cannot be sent tells a dead puller at once; the pong of a
+    /// puller that receives again ends the suspicion a visibility timeout put on it), and a
+    /// connection whose peer stays silent is closed by ZMTP heartbeats within heartbeat.timeout,
+    /// its tasks handed out again. Mapped to libzmq as on every other socket (courier/events.hpp).
     socket_options socket{};
     /// Tasks pushed and not yet acknowledged (queued or handed out). push() waits for room up to
     /// its timeout; try_push() answers status::full at once. 1 .. 10,000,000.
@@ -38,14 +43,6 @@ struct reliable_pusher_options {
     /// A task handed out and not acknowledged within this time is handed out again, and its puller
     /// gets no more until it is heard from (a pong, an ack). 1 ms .. 24 h.
     std::chrono::milliseconds visibility_timeout{30000};
-    /// Pullers are pinged this often (a ping that cannot be sent tells a dead puller at once; the
-    /// pong of a puller that receives again ends the suspicion a visibility timeout put on it) and
-    /// ZMTP heartbeats run at this interval. 10 ms .. 1 h.
-    std::chrono::milliseconds heartbeat_interval{1000};
-    /// A connection whose peer has not answered a ZMTP PING for this long is closed (so this to
-    /// this + heartbeat_interval after it was last heard), and its tasks are handed out again.
-    /// > heartbeat_interval, .. 1 h.
-    std::chrono::milliseconds heartbeat_timeout{3000};
     /// File of the durable outbox (SQLite); empty: tasks live in memory only. A producer started
     /// again on the same file keeps its producer id and hands out what was not acknowledged.
     std::filesystem::path outbox{};
@@ -104,7 +101,8 @@ public:
     /// This producer's id, carried to pullers (kept across restarts by the outbox).
     std::uint64_t producer_id() const noexcept;
     /// sent (first hand-outs), acknowledged, redelivered, expired (visibility timeouts), refused
-    /// (try_push when full), timed_out (push), dropped (unacknowledged at close, no outbox).
+    /// (try_push when full), timed_out (push), dropped (unacknowledged at close, no outbox),
+    /// rejected (bad input from pullers). A snapshot; any thread.
     courier::counters counters() const;
 
 private:
@@ -117,6 +115,7 @@ private:
 };
 
 struct reliable_puller_options {
+    /// socket.heartbeat must be on (see reliable_pusher_options::socket).
     socket_options socket{};
     /// Tasks a pusher may hand this puller before it acknowledges them. 1 .. 65,536.
     std::size_t window = 64;
@@ -126,9 +125,6 @@ struct reliable_puller_options {
     std::size_t dedup_window = 1u << 16;
     /// Producers remembered for duplicate detection, the least recently heard from forgotten first.
     std::size_t max_producers = 1024;
-    /// ZMTP heartbeats; see reliable_pusher_options.
-    std::chrono::milliseconds heartbeat_interval{1000};
-    std::chrono::milliseconds heartbeat_timeout{3000};
 
     void validate() const;
 };

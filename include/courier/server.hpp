@@ -41,14 +41,6 @@ struct server_options {
     void validate() const;
 };
 
-/// What a server counted beside counters().
-struct server_counters {
-    std::uint64_t replayed = 0;   ///< retried requests answered from the reply cache
-    std::uint64_t duplicates = 0; ///< retried requests dropped because their first attempt was still running
-    std::uint64_t evicted = 0;    ///< replies forgotten before their window ended (cache full)
-    std::uint64_t handovers = 0;  ///< times a slow handler handed the socket to a standby worker
-};
-
 namespace detail {
 class server_core;
 /// A method: writes the answer's payload into `out`, returns its type name; throws on failure.
@@ -63,8 +55,8 @@ using method_fn = std::function<std::string_view(const message&, buffer& out)>;
 /// server is closed: its calls throw courier::error(closed); close(), drain() and the destructor
 /// do nothing, counters() are zero.
 /// @par Thread safety: register methods, bind and connect before serving, from one thread. Then
-/// one thread calls run() or serve_one() (not both at once); drain(), counters(), cache_counters()
-/// and events() may be called from any thread meanwhile.
+/// one thread calls run() or serve_one() (not both at once); drain(), counters() and events()
+/// may be called from any thread meanwhile.
 class server {
 public:
     explicit server(context& ctx, server_options options = {});
@@ -112,8 +104,10 @@ public:
     /// later. Without run() active it is close(). Any thread.
     [[nodiscard]] bool drain(std::chrono::milliseconds timeout);
 
+    /// sent (replies), received (requests), rejected, failed (handler threw, unknown method, reply
+    /// over max_message_size), unroutable (caller gone or full), replayed, duplicates, evicted
+    /// (reply cache) and handovers (worker pool). A snapshot; any thread.
     courier::counters counters() const;
-    server_counters cache_counters() const;
     /// Peer events, when socket.events.queue_capacity > 0; else nullptr.
     event_queue* events() noexcept;
     /// Throws courier::error(closed) on a moved-from server.

@@ -2,6 +2,7 @@
 // Private: the thread-safe, batching send path of a publisher or pusher (courier::batching).
 
 #include "courier/batch.hpp"
+#include "transport/counters.hpp"
 #include "courier/envelope.hpp"
 #include "courier/status.hpp"
 #include "transport/socket.hpp"
@@ -15,6 +16,10 @@
 #include <string_view>
 #include <thread>
 #include <vector>
+
+namespace courier::detail {
+class worker;
+}
 
 namespace courier::detail {
 
@@ -56,9 +61,10 @@ class send_queue {
 public:
     /// `sock` must outlive the queue; the queue is its only user until close() returns.
     /// `sequences` (a publisher's, or null): numbers messages per topic as they leave; it must
-    /// outlive the queue and is used under socket_mutex().
-    send_queue(zmq::socket_ref sock, bool with_topic, const socket_options& socket, const batching& options,
-               topic_sequences* sequences = nullptr);
+    /// outlive the queue and is used under socket_mutex(). The sending thread is pinned to
+    /// options.cpu, or with -1 to the next of `ctx`'s library_thread_cpus (detail::worker).
+    send_queue(context& ctx, zmq::socket_ref sock, bool with_topic, const socket_options& socket,
+               const batching& options, topic_sequences* sequences = nullptr);
     ~send_queue();
     send_queue(const send_queue&) = delete;
     send_queue& operator=(const send_queue&) = delete;
@@ -107,7 +113,7 @@ private:
         bool whole = false;
         clock::time_point opened{}; // when its first message was queued: it must leave by opened + send_timeout
     };
-    void run(std::stop_token);
+    void run();
     bool send_frame(const pending& p, std::unique_lock<std::mutex>& socket); // false if dropped (counted)
     bool send_direct(std::string_view topic, std::string_view type, std::span<const std::byte> payload,
                      header_list headers); // under socket_mutex_; one try, no wait
@@ -119,9 +125,9 @@ private:
     const batching options_;
     topic_sequences* const sequences_;
 
-    mutable std::mutex socket_mutex_; // guards sock_ and counters_
+    mutable std::mutex socket_mutex_; // guards sock_, and counting sent, dropped and failed
     mutable std::atomic<unsigned> socket_wanted_{0}; // threads in lock_socket(), waiting for it
-    courier::counters counters_{};
+    detail::live_counters counters_{}; // read without a lock (counters())
 
     mutable spin_mutex mutex_;             // guards everything below
     std::condition_variable_any wake_;     // the sending thread waits (or naps) here for work
@@ -129,7 +135,7 @@ private:
     std::vector<std::unique_ptr<pending>> ready_, spare_;
     std::unique_ptr<pending> open_;
     std::size_t queued_bytes_ = 0;
-    std::uint64_t queued_ = 0, done_ = 0, refused_ = 0, refused_timeouts_ = 0; // done_: sent or dropped
+    std::uint64_t queued_ = 0, done_ = 0; // done_: sent or dropped
     struct flush_waiter {
         std::uint64_t target; // queued_ at the call: messages [done_ then, target) are waited for
         bool lost = false;    // one of them was dropped
@@ -140,7 +146,7 @@ private:
          stopping_ = false;
     clock::time_point last_idle_call_{}; // the last call that found the queue idle
     std::atomic<clock::time_point> stop_by_{clock::time_point::max()}; // close()'s deadline, read while sending
-    std::jthread sender_;
+    std::unique_ptr<detail::worker> sender_; // last: started once everything above is ready
 };
 
 } // namespace courier::detail

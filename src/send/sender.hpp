@@ -56,7 +56,7 @@ public:
     /// is dropped (counted), and libzmq keeps what is left of linger for what it holds.
     void close() noexcept;
     bool is_open() const noexcept { return socket_.is_open(); }
-    courier::counters counters() const { return queue_ ? queue_->counters() : socket_.counters; }
+    courier::counters counters() const { return queue_ ? queue_->counters() : socket_.counters.snapshot(); }
     const socket_options& options() const noexcept { return socket_.options(); }
     zmq::socket_t& native() noexcept { return socket_.native(); }
     bool batched() const noexcept { return queue_ != nullptr; }

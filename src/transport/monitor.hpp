@@ -17,6 +17,10 @@
 #include <vector>
 
 namespace courier::detail {
+class worker;
+}
+
+namespace courier::detail {
 
 /// Where the monitor thread posts the endpoints libzmq cut off and the owner takes them from.
 /// @par Thread safety: every member may be called from any thread; pending() is a relaxed load,
@@ -61,7 +65,7 @@ public:
             std::size_t max_message_size);
     monitor(const monitor&) = delete;
     monitor& operator=(const monitor&) = delete;
-    ~monitor() { join(); }
+    ~monitor();
 
     /// Stops the monitor and waits for its thread (bounded: the thread checks a flag every 20 ms).
     /// Idempotent. The watched socket must still be open.
@@ -76,7 +80,7 @@ private:
     std::unique_ptr<event_queue> queue_;
     std::shared_ptr<cut_off_board> board_ = std::make_shared<cut_off_board>();
     std::atomic<bool> stopping_{false};
-    std::thread thread_;
+    std::unique_ptr<detail::worker> thread_; // "courier-events", not pinned
 };
 
 } // namespace courier::detail

@@ -263,7 +263,8 @@ std::size_t socket::receive(std::span<zmq::message_t> frames, deadline& until) {
     }
 }
 
-void socket::reject(const error& e) noexcept {
+void socket::reject(const error& e, bool counted_received) noexcept {
+    if (counted_received) --counters.received;
     ++counters.rejected;
     if (options_.on_rejected) {
         try {

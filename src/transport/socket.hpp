@@ -8,6 +8,7 @@
 #include "courier/error.hpp"
 #include "courier/message.hpp"
 #include "courier/options.hpp"
+#include "transport/counters.hpp"
 #include "transport/monitor.hpp"
 
 #include <zmq.hpp>
@@ -66,18 +67,20 @@ public:
     /// larger), or 0 on timeout. Throws courier::error(closed) if the context is shut down.
     std::size_t receive(std::span<zmq::message_t> frames, deadline& until);
 
-    /// Counts a rejected incoming message and tells the options' callback.
-    void reject(const error& e) noexcept;
-    /// The same for a message counted as received when its envelope decoded, whose payload was
-    /// then refused (wrong type, no handler).
-    void reject_received(const error& e) noexcept {
-        --counters.received;
-        reject(e);
-    }
+    /// The one way every pattern reports bad input: counts a rejected incoming message
+    /// (counters.rejected) and tells the options' on_rejected callback (which must not throw; if
+    /// it does, the exception is swallowed so that the receiving thread lives on). Call it from
+    /// the thread that counts for this socket (its owner, or the one holding its lock).
+    /// `counted_received`: the message was already counted received (its envelope decoded), and
+    /// its payload was then refused (wrong type, no handler): that count is taken back.
+    void reject(const error& e, bool counted_received = false) noexcept;
+    /// reject(e, true).
+    void reject_received(const error& e) noexcept { reject(e, true); }
 
     zmq::socket_t& native() noexcept { return sock_; }
     const socket_options& options() const noexcept { return options_; }
-    courier::counters counters{};
+    /// Counted by whoever uses the socket; read from any thread with counters.snapshot().
+    live_counters counters{};
 
 private:
     /// Redials the cut-offs the monitor found: now if `idle` (the call must wait, so nothing the

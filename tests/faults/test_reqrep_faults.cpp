@@ -121,8 +121,8 @@ TEST_CASE("fault 1: a server that never answers gets exactly 3 attempts and the 
     CHECK(elapsed >= bound);
     CHECK(elapsed <= bound * 5);
     CHECK(c.counters().sent == 3);
-    CHECK(c.retries().retries == 2);
-    CHECK(c.retries().unavailable == 1);
+    CHECK(c.counters().retries == 2);
+    CHECK(c.counters().unavailable == 1);
     CHECK(c.counters().received == 0);
     CHECK(mute_stats(mute_ep) == std::vector<std::uint64_t>{3, 1}); // three requests, one id
 
@@ -161,7 +161,7 @@ TEST_CASE("fault 2: a server killed and restarted every 200 calls of 2000: each 
     }
     k.join();
     REQUIRE(k.error.empty());
-    MESSAGE("retries " << c.retries().retries << ", late replies dropped " << c.counters().late);
+    MESSAGE("retries " << c.counters().retries << ", late replies dropped " << c.counters().late);
     CHECK(k.restarts == 9);
     CHECK(answered + failed == 2000);
     CHECK(failed == 0); // 20 attempts cover a restart many times over
@@ -189,7 +189,7 @@ TEST_CASE("fault 3: three servers, one killed at a time while 2000 calls run: al
     }
     k.join();
     REQUIRE(k.error.empty());
-    MESSAGE("retries " << c.retries().retries);
+    MESSAGE("retries " << c.counters().retries);
     CHECK(k.restarts == 6);
     CHECK(answered == 2000);
     CHECK(failed == 0);
@@ -263,15 +263,15 @@ TEST_CASE("fault 4: a retry of a request already handled gets the stored reply a
     REQUIRE(r.ok());
     CHECK(r.value() == 70);
     CHECK(runs == 1);
-    CHECK(s.cache_counters().replayed == 1);
-    CHECK(s.cache_counters().duplicates == 0);
+    CHECK(s.counters().replayed == 1);
+    CHECK(s.counters().duplicates == 0);
     CHECK(s.counters().received == 3); // the first attempt, the barrier call and the retry
     serving.request_stop();
     serving.join();
     CHECK(handed_off() == 3); // the lost reply, the barrier's and the stored one
     CHECK(c.counters().sent == 2);
     CHECK(c.counters().received == 1);
-    CHECK(c.retries().retries == 1);
+    CHECK(c.counters().retries == 1);
 }
 
 TEST_CASE("fault 5: a peer frozen with SIGSTOP is reported dead, not disconnected, by its heartbeats" *
