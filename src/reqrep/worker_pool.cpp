@@ -9,11 +9,22 @@ void server_core::member(int me, std::chrono::milliseconds stop_check) {
     std::unique_lock lock(m);
     std::uint64_t seen_gen = busy_gen;
     int idle_samples = 0;
-    auto fail = [&](std::exception_ptr e) {
-        if (!failure) failure = e;
-        stopping = finished = true;
-        owner = -1;
-        cv.notify_all();
+    // Runs `work` with m released; false (the pool stops, the first failure kept for run() to
+    // rethrow) if it threw. m is held again either way.
+    auto unlocked = [&](auto&& work) {
+        lock.unlock();
+        try {
+            work();
+        } catch (...) {
+            lock.lock();
+            if (!failure) failure = std::current_exception();
+            stopping = finished = true;
+            owner = -1;
+            cv.notify_all();
+            return false;
+        }
+        lock.lock();
+        return true;
     };
     for (;;) {
         if (finished) return;
@@ -28,28 +39,14 @@ void server_core::member(int me, std::chrono::milliseconds stop_check) {
                     return;
                 }
                 const bool queued = !replies.empty();
-                lock.unlock();
-                try {
-                    if (queued) flush_replies();
-                    else wait_wake(stop_check);
-                } catch (...) {
-                    lock.lock();
-                    fail(std::current_exception());
-                    return;
-                }
-                lock.lock();
+                if (!unlocked([&] { queued ? flush_replies() : wait_wake(stop_check); })) return;
                 continue;
             }
-            lock.unlock();
-            try {
-                auto until = deadline::after(stop_check);
-                (void)step(me, until, out, true);
-            } catch (...) {
-                lock.lock();
-                fail(std::current_exception());
+            if (!unlocked([&] {
+                    auto until = deadline::after(stop_check);
+                    (void)step(me, until, out, true);
+                }))
                 return;
-            }
-            lock.lock();
             continue;
         }
         // A standby. One of them watches the owner; the others sleep until needed.

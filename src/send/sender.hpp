@@ -5,7 +5,7 @@
 #include "courier/batch.hpp"
 #include "courier/context.hpp"
 #include "courier/status.hpp"
-#include "pubsub/sequence.hpp"
+#include "framing/sequence.hpp"
 #include "send/send_queue.hpp"
 #include "transport/socket.hpp"
 

@@ -1,5 +1,5 @@
 #pragma once
-// Private: the one strict msgpack reader, for the envelope (src/envelope.cpp) and for payloads
+// Private: the one strict msgpack reader, for the envelope (src/wire/envelope_parse.cpp) and for payloads
 // (the fields codec, detail/fields_read.hpp). Every read is bounds-checked against the input;
 // nothing here allocates. What is read (the envelope or a payload) names the errors and decides
 // whether a wrong type is malformed or type_mismatch; the limits are parameters. The hot halves

@@ -1,4 +1,7 @@
-#include "transport/socket.hpp"
+#include "courier/options.hpp"
+
+#include <chrono>
+#include <string>
 
 namespace courier {
 

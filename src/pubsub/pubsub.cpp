@@ -2,7 +2,7 @@
 
 #include "wire/ids.hpp"
 #include "framing/inbox.hpp"
-#include "pubsub/sequence.hpp"
+#include "framing/sequence.hpp"
 #include "send/sender.hpp"
 #include "transport/socket.hpp"
 
