@@ -4,6 +4,7 @@
 #include <courier/error.hpp>
 
 #include "support/bytes.hpp"
+#include "wire/envelope_writer.hpp" // how a batch record is read
 
 #include <doctest/doctest.h>
 
@@ -309,7 +310,7 @@ TEST_CASE("envelope: a batch decodes with every record validated and counted") {
     auto at = layout.payload.offset;
     while (at < layout.payload.offset + layout.payload.size) {
         envelope_layout::range r;
-        at = detail::next_batch_record(frame, at, r);
+        at = detail::next_record(frame.data(), at, r);
         values.push_back(decode_payload<int>(std::span(frame).subspan(r.offset, r.size), "int", {}));
     }
     CHECK(values == std::vector<int>{1, 2, 300});

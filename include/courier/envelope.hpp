@@ -190,13 +190,6 @@ std::vector<std::byte> encode(const outgoing& e);
 /// message i gets id first.id + i. A single payload is encoded as a plain message envelope.
 std::vector<std::byte> encode_batch(const outgoing& first, std::span<const std::span<const std::byte>> payloads);
 
-namespace detail {
-/// The next record of a validated batch payload at `offset` in `frame`: sets `payload` to its
-/// bytes and returns the offset after it.
-std::uint32_t next_batch_record(std::span<const std::byte> frame, std::uint32_t offset,
-                                envelope_layout::range& payload) noexcept;
-} // namespace detail
-
 /// A fresh message id: unique within the process, random across processes, never 0.
 std::uint64_t next_message_id() noexcept;
 /// The first of `n` consecutive fresh ids (for a batch), none of them 0.

@@ -8,6 +8,7 @@
 #include "courier/envelope.hpp"
 #include "courier/message.hpp"
 #include "transport/socket.hpp"
+#include "wire/envelope_writer.hpp"
 
 #include <zmq.hpp>
 
@@ -31,12 +32,7 @@ struct batch_cursor {
     envelope_layout::range take(const std::byte* data) noexcept {
         envelope_layout::range r;
         ++next_id;
-        if (static_cast<std::uint8_t>(data[next]) == 0xc4) { // bin8: every record under 256 bytes
-            r = {next + 2, static_cast<std::uint8_t>(data[next + 1])};
-            next = r.offset + r.size;
-            return r;
-        }
-        next = next_batch_record({data, end}, next, r);
+        next = next_record(data, next, r);
         return r;
     }
 };

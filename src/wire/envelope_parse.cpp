@@ -136,20 +136,6 @@ std::optional<std::string_view> header_view::find(std::string_view name) const {
     return std::nullopt;
 }
 
-namespace detail {
-
-std::uint32_t next_batch_record(std::span<const std::byte> frame, std::uint32_t offset,
-                                envelope_layout::range& payload) noexcept {
-    const auto tag = static_cast<std::uint8_t>(frame[offset]);
-    std::uint32_t header = tag == 0xc4 ? 2 : tag == 0xc5 ? 3 : 5;
-    std::uint32_t size = 0;
-    for (std::uint32_t i = 1; i < header; ++i) size = (size << 8) | static_cast<std::uint8_t>(frame[offset + i]);
-    payload = {offset + header, size};
-    return offset + header + size;
-}
-
-} // namespace detail
-
 std::int64_t now_ns() noexcept {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
                std::chrono::system_clock::now().time_since_epoch())

@@ -1,7 +1,8 @@
 #pragma once
 // Private: the envelope encoder's forms beyond encode() (courier/envelope.hpp), for the batching
-// sender. All of them, and encode() and encode_batch(), write through one function in
-// src/wire/envelope.cpp, so a change to the envelope is made there once.
+// sender, and how a batch record is read back. All of them, and encode() and encode_batch(), write
+// through one function in src/wire/envelope.cpp, so a change to the envelope is made there once;
+// a batch's records are written and read in this file only.
 
 #include "courier/envelope.hpp"
 
@@ -18,6 +19,22 @@ namespace courier::detail {
 std::size_t record_size(std::span<const std::byte> payload) noexcept;
 /// Appends `payload` to `records` as one batch record.
 void append_record(std::vector<std::byte>& records, std::span<const std::byte> payload);
+
+/// The record at `offset` in a batch payload envelope::parse() validated (`data` is its frame):
+/// sets `payload` to where the record's bytes lie and returns the offset after it. Inline, with
+/// bin8 first: a batch of small messages pays one compare per record.
+inline std::uint32_t next_record(const std::byte* data, std::uint32_t offset, envelope_layout::range& payload) noexcept {
+    const auto tag = static_cast<std::uint8_t>(data[offset]);
+    if (tag == 0xc4) { // bin8: every record under 256 bytes
+        payload = {offset + 2, static_cast<std::uint8_t>(data[offset + 1])};
+        return payload.offset + payload.size;
+    }
+    const std::uint32_t header = tag == 0xc5 ? 3 : 5;
+    std::uint32_t size = 0;
+    for (std::uint32_t i = 1; i < header; ++i) size = (size << 8) | static_cast<std::uint8_t>(data[offset + i]);
+    payload = {offset + header, size};
+    return offset + header + size;
+}
 
 /// The envelope of `count` (>= 1) records, `records` as append_record() wrote them, with the
 /// fields of `head` (its kind and payload are not used): kind batch whose payload is the records,
