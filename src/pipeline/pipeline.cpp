@@ -1,5 +1,6 @@
 #include "courier/pipeline.hpp"
 
+#include "core/owned.hpp"
 #include "framing/inbox.hpp"
 #include "send/sender.hpp"
 #include "transport/socket.hpp"
@@ -22,10 +23,7 @@ pusher::pusher(pusher&&) noexcept = default;
 pusher& pusher::operator=(pusher&&) noexcept = default;
 pusher::~pusher() = default;
 
-pusher::state& pusher::self() const {
-    if (!state_) throw error(errc::closed, "pusher: moved from");
-    return *state_;
-}
+pusher::state& pusher::self() const { return detail::live_state(state_, "pusher"); }
 
 std::string pusher::bind(std::string_view endpoint) { return self().sender_.bind(endpoint); }
 void pusher::connect(std::string_view endpoint) { self().sender_.connect(endpoint); }
@@ -61,10 +59,7 @@ puller::puller(puller&&) noexcept = default;
 puller& puller::operator=(puller&&) noexcept = default;
 puller::~puller() = default;
 
-puller::state& puller::self() const {
-    if (!state_) throw error(errc::closed, "puller: moved from");
-    return *state_;
-}
+puller::state& puller::self() const { return detail::live_state(state_, "puller"); }
 
 std::string puller::bind(std::string_view endpoint) { return self().socket_.bind(endpoint); }
 void puller::connect(std::string_view endpoint) { self().socket_.connect(endpoint); }

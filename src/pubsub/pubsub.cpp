@@ -1,5 +1,6 @@
 #include "courier/pubsub.hpp"
 
+#include "core/owned.hpp"
 #include "wire/ids.hpp"
 #include "framing/inbox.hpp"
 #include "framing/sequence.hpp"
@@ -111,10 +112,7 @@ publisher::publisher(publisher&&) noexcept = default;
 publisher& publisher::operator=(publisher&&) noexcept = default;
 publisher::~publisher() = default;
 
-publisher::state& publisher::self() const {
-    if (!state_) throw error(errc::closed, "publisher: moved from");
-    return *state_;
-}
+publisher::state& publisher::self() const { return detail::live_state(state_, "publisher"); }
 
 std::string publisher::bind(std::string_view endpoint) { return self().sender_.bind(endpoint); }
 void publisher::connect(std::string_view endpoint) { self().sender_.connect(endpoint); }
@@ -229,10 +227,7 @@ subscriber::subscriber(subscriber&&) noexcept = default;
 subscriber& subscriber::operator=(subscriber&&) noexcept = default;
 subscriber::~subscriber() = default;
 
-subscriber::state& subscriber::self() const {
-    if (!state_) throw error(errc::closed, "subscriber: moved from");
-    return *state_;
-}
+subscriber::state& subscriber::self() const { return detail::live_state(state_, "subscriber"); }
 
 std::string subscriber::bind(std::string_view endpoint) { return self().socket_.bind(endpoint); }
 void subscriber::connect(std::string_view endpoint) { self().socket_.connect(endpoint); }

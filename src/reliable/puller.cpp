@@ -1,5 +1,6 @@
 #include "courier/reliable.hpp"
 
+#include "core/owned.hpp"
 #include "framing/message_access.hpp"
 #include "transport/socket.hpp"
 #include "wire/ids.hpp"
@@ -159,12 +160,8 @@ reliable_puller::~reliable_puller() { close(); }
 
 namespace {
 
-/// The state of a puller that was not moved from; a moved-from puller is closed.
 template <class State>
-State& live(const std::unique_ptr<State>& state) {
-    if (!state) throw error(errc::closed, "reliable_puller: moved from");
-    return *state;
-}
+State& live(const std::unique_ptr<State>& state) { return detail::live_state(state, "reliable_puller"); }
 
 } // namespace
 

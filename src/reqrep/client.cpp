@@ -1,5 +1,6 @@
 #include "courier/client.hpp"
 
+#include "core/owned.hpp"
 #include "framing/frames.hpp"
 #include "wire/ids.hpp"
 #include "transport/socket.hpp"
@@ -98,10 +99,7 @@ client::client(client&&) noexcept = default;
 client& client::operator=(client&&) noexcept = default;
 client::~client() = default;
 
-client::state& client::self() const {
-    if (!state_) throw error(errc::closed, "client: moved from");
-    return *state_;
-}
+client::state& client::self() const { return detail::live_state(state_, "client"); }
 
 std::string client::bind(std::string_view endpoint) { return self().bind(endpoint); }
 void client::connect(std::string_view endpoint) { self().connect(endpoint); }

@@ -1,5 +1,6 @@
 #include "courier/server.hpp"
 
+#include "core/owned.hpp"
 #include "framing/frames.hpp"
 #include "reqrep/server_core.hpp"
 #include "transport/router.hpp"
@@ -188,11 +189,7 @@ server_options validated(server_options o) {
     return o;
 }
 
-/// The core of a server that was not moved from; a moved-from server is closed.
-detail::server_core& live(const std::unique_ptr<detail::server_core>& core) {
-    if (!core) throw error(errc::closed, "server: moved from");
-    return *core;
-}
+detail::server_core& live(const std::unique_ptr<detail::server_core>& core) { return detail::live_state(core, "server"); }
 
 } // namespace
 
