@@ -522,6 +522,9 @@ TEST_CASE("reqrep: drain finishes the request under way, sends its reply, then c
     release.set_value();
     CHECK(drained.get());
     auto r = c.wait<int>(call);
+    INFO("call: ", to_string(r.state()), " (", r.detail(), "); server sent ", s.counters().sent, ", unroutable ",
+         s.counters().unroutable, "; client received ", c.counters().received, ", late ", c.counters().late,
+         ", cut-offs ", c.counters().cut_offs);
     REQUIRE(r.ok());
     CHECK(r.value() == 42);
     serving.join(); // run() has returned

@@ -329,6 +329,12 @@ private:
     // A drop taken for final that was not (CONNECT_RETRIED later than the grace) is harmless: the
     // owner disconnects before it connects, so one session is left either way.
     void settle(std::chrono::steady_clock::time_point now) {
+        const auto due = [&](const auto& s) { return now - s.second.since >= cut_off_board::grace; };
+        if (std::none_of(suspects_.begin(), suspects_.end(), due)) return;
+        // libzmq queues CONNECT_RETRIED right behind the DISCONNECTED of a drop it redials. A monitor
+        // thread preempted for longer than the grace must read what is queued before it judges,
+        // or a busy machine turns an ordinary reconnect into a cut-off (and a needless redial).
+        while (!stopped_ && pair_.get(zmq::sockopt::events) & ZMQ_POLLIN) next(zmq::recv_flags::dontwait);
         for (auto it = suspects_.begin(); it != suspects_.end();) {
             if (now - it->second.since < cut_off_board::grace) {
                 ++it;
